@@ -1,0 +1,50 @@
+"""Small helpers for migrations that depend on the cluster (accounts, TiFlash)."""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from alembic import op
+
+from medhtap.platform.settings import Settings, get_settings
+
+log = logging.getLogger("medhtap.migrations")
+
+
+def settings() -> Settings:
+    attrs = op.get_context().config.attributes if op.get_context().config else {}
+    s: Settings = attrs.get("settings") or get_settings()
+    return s
+
+
+def scalar(sql: str) -> object:
+    return op.get_bind().execute(sa.text(sql)).scalar()
+
+
+def is_tidb() -> bool:
+    return "TiDB" in str(scalar("SELECT VERSION()"))
+
+
+def tiflash_stores() -> int:
+    if not is_tidb():
+        return 0
+    return int(
+        scalar("SELECT COUNT(*) FROM information_schema.cluster_info WHERE type = 'tiflash'") or 0
+    )
+
+
+def resource_control_on() -> bool:
+    if not is_tidb():
+        return False
+    return str(scalar("SELECT @@global.tidb_enable_resource_control")).upper() in ("1", "ON")
+
+
+def quote_ident(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"refusing unusual identifier {name!r}")
+    return f"`{name}`"
+
+
+def quote_str(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"

@@ -1,0 +1,88 @@
+"""One engine factory for every MedHTAP process, and the session types built on it.
+
+Writes go through `WriteSession` (money paths wrap it in `platform.tx.run_in_transaction`);
+analytics get a `ReadSession` bound to the read-only analyst account, so a report cannot
+write by accident even if its SQL tried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from medhtap.platform.settings import Settings, get_settings
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+
+class WriteSession(Session):
+    """A session that may write (settlement, migrations, seeding)."""
+
+
+class ReadSession(Session):
+    """A session for analytics; its engine logs in as the SELECT-only analyst account."""
+
+
+def make_engine(
+    url: str,
+    *,
+    settings: Settings | None = None,
+    session_vars: dict[str, Any] | None = None,
+    pool_size: int | None = None,
+    local_infile: bool = False,
+) -> Engine:
+    s = settings or get_settings()
+    variables = {"tidb_txn_mode": f"'{s.txn_mode}'", **(session_vars or {})}
+    init = "SET " + ", ".join(f"@@session.{k} = {v}" for k, v in variables.items())
+    connect_args: dict[str, Any] = {
+        "init_command": init,
+        "charset": "utf8mb4",
+        "connect_timeout": 10,
+        "read_timeout": 120,
+        "write_timeout": 120,
+    }
+    if local_infile:
+        connect_args["local_infile"] = True
+    return create_engine(
+        url,
+        pool_size=pool_size or s.pool_size,
+        max_overflow=s.max_overflow,
+        pool_recycle=s.pool_recycle_s,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
+
+
+def write_engine(settings: Settings | None = None) -> Engine:
+    s = settings or get_settings()
+    return make_engine(s.url(), settings=s)
+
+
+def write_sessionmaker(engine: Engine) -> sessionmaker[WriteSession]:
+    return sessionmaker(engine, class_=WriteSession, expire_on_commit=False, autoflush=False)
+
+
+def read_sessionmaker(engine: Engine) -> sessionmaker[ReadSession]:
+    return sessionmaker(engine, class_=ReadSession, expire_on_commit=False, autoflush=False)
+
+
+def ping(engine: Engine) -> bool:
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+@contextmanager
+def server_connection(settings: Settings | None = None) -> Iterator[Any]:
+    """A connection to the server without selecting a database (DDL on databases, probes)."""
+    s = settings or get_settings()
+    engine = create_engine(s.server_url(), poolclass=None, connect_args={"connect_timeout": 10})
+    try:
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()

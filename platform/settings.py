@@ -1,0 +1,78 @@
+"""Runtime settings, read from MEDHTAP_* environment variables (and .env)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEV_ADMIN_KEY = "dev-admin-key"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MEDHTAP_", env_file=".env", extra="ignore")
+
+    environment: str = "development"
+    # An existing cluster (TiDB Cloud, tiup, Operator). Empty: the launcher decides.
+    dsn: str = ""
+    database: str = "medhtap"
+    host: str = "127.0.0.1"
+    port: int = 4000
+    status_port: int = 10080
+    user: str = "root"
+    password: SecretStr = SecretStr("")
+    data_dir: Path = Path.home() / ".local" / "share" / "medhtap" / "tidb"
+
+    pool_size: int = 20
+    max_overflow: int = 20
+    pool_recycle_s: int = 1800
+    # Money paths run pessimistic; TiDB's default, stated so a cluster default cannot change it.
+    txn_mode: str = "pessimistic"
+    txn_max_attempts: int = 5
+
+    # Read-only analyst account (created by a migration; owns SELECT on v_* views only).
+    analyst_user: str = "medhtap_analyst"
+    analyst_password: SecretStr = SecretStr("analyst-dev-password")
+    analyst_max_execution_ms: int = 30_000
+    analyst_max_rows: int = 10_000
+    analyst_mem_quota_bytes: int = 1 << 30
+
+    # API keys: "key:role[:institution]" comma separated. Roles: admin, his, analyst, manager.
+    api_keys: str = (
+        f"{DEV_ADMIN_KEY}:admin,dev-his-key:his,dev-analyst-key:analyst,dev-manager-key:manager"
+    )
+
+    @model_validator(mode="after")
+    def _no_dev_secrets_in_production(self) -> Settings:
+        if self.environment != "development":
+            if DEV_ADMIN_KEY in self.api_keys or "dev-" in self.api_keys:
+                raise ValueError("MEDHTAP_API_KEYS still holds development keys")
+            if self.analyst_password.get_secret_value() == "analyst-dev-password":
+                raise ValueError("MEDHTAP_ANALYST_PASSWORD is the development default")
+        return self
+
+    def server_url(self, *, user: str | None = None, password: str | None = None) -> str:
+        """URL of the server without a database (for CREATE DATABASE and probes)."""
+        if self.dsn:
+            return self.dsn.rsplit("/", 1)[0] + "/"
+        u = user or self.user
+        p = self.password.get_secret_value() if password is None else password
+        return f"mysql+pymysql://{u}:{p}@{self.host}:{self.port}/"
+
+    def url(self, *, user: str | None = None, password: str | None = None) -> str:
+        if self.dsn and user is None:
+            return self.dsn
+        return self.server_url(user=user, password=password) + self.database
+
+    def analyst_url(self) -> str:
+        base = self.server_url().split("://", 1)[1].split("@", 1)[1]
+        pw = self.analyst_password.get_secret_value()
+        return f"mysql+pymysql://{self.analyst_user}:{pw}@{base}{self.database}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

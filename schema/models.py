@@ -1,0 +1,30 @@
+"""Every table of the one MedHTAP schema, importable in one line (Alembic, tests)."""
+
+from medhtap.schema.base import Base
+from medhtap.schema.ops import AuditLog, RiskAlert
+from medhtap.schema.person import AccountLedger, InsuredPerson, PersonYearAccumulator
+from medhtap.schema.reference import CatalogItem, Diagnosis, Institution, Policy, PolicyParam
+from medhtap.schema.settlement import IdempotencyRecord, Reconciliation, Settlement
+from medhtap.schema.visit import FeeDetail, Visit
+
+metadata = Base.metadata
+
+__all__ = [
+    "AccountLedger",
+    "AuditLog",
+    "Base",
+    "CatalogItem",
+    "Diagnosis",
+    "FeeDetail",
+    "IdempotencyRecord",
+    "InsuredPerson",
+    "Institution",
+    "PersonYearAccumulator",
+    "Policy",
+    "PolicyParam",
+    "Reconciliation",
+    "RiskAlert",
+    "Settlement",
+    "Visit",
+    "metadata",
+]

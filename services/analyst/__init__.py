@@ -1,0 +1,1 @@
+"""Analytics API: analyst SQL, cost reports, risk alerts, person profiles."""

@@ -1,0 +1,122 @@
+"""The MedHTAP HTTP API: settlement (OLTP) and analytics (T+0 reads) on one schema.
+
+`create_app()` is the only entry point; `uvicorn --factory medhtap.services.api:create_app`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from medhtap.platform.capabilities import probe
+from medhtap.platform.db import make_engine, write_engine
+from medhtap.platform.errors import MedHTAPError
+from medhtap.platform.settings import Settings, get_settings
+from medhtap.services.deps import Runtime, RuntimeDep
+
+log = logging.getLogger("medhtap.api")
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    engine = write_engine(settings)
+    caps = probe(engine)
+    read_vars: dict[str, Any] = {
+        "max_execution_time": settings.analyst_max_execution_ms,
+        "tidb_mem_quota_query": settings.analyst_mem_quota_bytes,
+    }
+    if caps.has_tiflash:
+        # Prefer the columnar replicas; TiDB falls back to TiKV for tables without one.
+        read_vars["tidb_isolation_read_engines"] = "'tiflash,tikv,tidb'"
+    read = make_engine(settings.analyst_url(), settings=settings, session_vars=read_vars,
+                       pool_size=5)
+    return Runtime(settings, engine, read, caps)
+
+
+def _validation_handler(_: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    malformed = any(e.get("type") == "json_invalid" for e in errors)
+    code = "MALFORMED_JSON" if malformed else "VALIDATION_FAILED"
+    first = errors[0] if errors else {}
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    message = f"{where}: {first.get('msg', 'invalid request')}" if where else "invalid request"
+    details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in errors[:20]]
+    return JSONResponse(
+        status_code=422 if not malformed else 400,
+        content={"error": {"code": code, "message": message, "details": details}},
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    s = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.runtime = build_runtime(s)
+        try:
+            yield
+        finally:
+            app.state.runtime.write_engine.dispose()
+            app.state.runtime.read_engine.dispose()
+
+    app = FastAPI(
+        title="MedHTAP",
+        version="0.1.0",
+        description="Medical-insurance settlement (TiKV rows) and T+0 analytics "
+        "(TiFlash replicas when the cluster has them) on one TiDB schema.",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(MedHTAPError)
+    async def _domain(_: Request, exc: MedHTAPError) -> JSONResponse:
+        return JSONResponse(status_code=exc.status_code, content=exc.body())
+
+    app.add_exception_handler(RequestValidationError, _validation_handler)  # type: ignore[arg-type]
+
+    @app.middleware("http")
+    async def _timing(request: Request, call_next: Any) -> Any:
+        started = time.perf_counter()
+        response = await call_next(request)
+        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+        return response
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    def readyz(runtime: RuntimeDep) -> dict[str, Any]:
+        from medhtap.platform.db import ping
+
+        ok = ping(runtime.write_engine)
+        body = {"status": "ready" if ok else "database unreachable",
+                "database": runtime.capabilities.as_dict()}
+        if not ok:
+            raise _NotReady(body)
+        return body
+
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
+    def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    from medhtap.services.analyst.routes import router as analyst_router
+    from medhtap.services.settlement.routes import router as settlement_router
+
+    app.include_router(settlement_router)
+    app.include_router(analyst_router)
+    return app
+
+
+class _NotReady(MedHTAPError):
+    status_code = 503
+    code = "NOT_READY"
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        super().__init__("database unreachable", **body)

@@ -1,0 +1,1 @@
+"""Settlement service: the transactional API an HIS calls during a visit."""

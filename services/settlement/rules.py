@@ -1,0 +1,173 @@
+"""The money rules of a settlement, as pure functions over plain data.
+
+No HTTP, no database: the service loads the facts, calls `settle()`, stores the answer.
+Every rounding is ROUND_HALF_UP to 0.01 yuan, per line first, then sums of rounded parts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+
+
+def money(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class Item:
+    """The catalog facts of one item that the rules need."""
+
+    item_code: str
+    chrgitm_lv: str  # 'A', 'B', 'C'
+    item_kind: str = "drug"
+    selfpay_prop: Decimal = ZERO
+    pric_uplmt_amt: Decimal | None = None
+    gend_lmt: str | None = None  # '1' male only, '2' female only
+    age_min: int | None = None
+    age_max: int | None = None
+
+
+@dataclass(frozen=True)
+class Line:
+    feedetl_sn: str
+    item: Item
+    cnt: Decimal
+    pric: Decimal
+
+
+@dataclass(frozen=True)
+class Person:
+    insutype: str  # '310' employee, '390' resident
+    gend: str
+    brdy: dt.date
+    acct_balc: Decimal
+
+
+@dataclass(frozen=True)
+class Benefit:
+    """The policy row that applies to this visit."""
+
+    dedc_amt: Decimal
+    dedc_scope: str  # 'year' (outpatient) or 'admission' (inpatient)
+    pool_prop: Decimal
+    annual_cap: Decimal
+
+
+@dataclass(frozen=True)
+class Used:
+    """What this person already used this year for this visit kind."""
+
+    dedc_used: Decimal = ZERO
+    hifp_paid: Decimal = ZERO
+
+
+@dataclass(frozen=True)
+class LineSplit:
+    feedetl_sn: str
+    item_code: str
+    amount: Decimal
+    fulamt_ownpay_amt: Decimal = ZERO
+    overlmt_selfpay: Decimal = ZERO
+    preselfpay_amt: Decimal = ZERO
+    inscp_scp_amt: Decimal = ZERO
+    ownpay_reason: str | None = None  # 'class_c', 'gender', 'age'
+
+
+@dataclass(frozen=True)
+class Result:
+    medfee_sumamt: Decimal
+    fulamt_ownpay_amt: Decimal
+    overlmt_selfpay: Decimal
+    preselfpay_amt: Decimal
+    inscp_scp_amt: Decimal
+    act_pay_dedc: Decimal
+    hifp_pay: Decimal
+    pool_prop_selfpay: Decimal
+    psn_part_amt: Decimal
+    acct_pay: Decimal
+    psn_cash_pay: Decimal
+    lines: list[LineSplit] = field(default_factory=list)
+
+    @property
+    def selfpay_lines(self) -> list[LineSplit]:
+        return [ln for ln in self.lines if ln.ownpay_reason]
+
+
+def age_on(brdy: dt.date, day: dt.date) -> int:
+    return day.year - brdy.year - ((day.month, day.day) < (brdy.month, brdy.day))
+
+
+def restriction_broken(item: Item, person: Person, visit_day: dt.date) -> str | None:
+    if item.gend_lmt and item.gend_lmt != person.gend:
+        return "gender"
+    age = age_on(person.brdy, visit_day)
+    if (item.age_min is not None and age < item.age_min) or (
+        item.age_max is not None and age > item.age_max
+    ):
+        return "age"
+    return None
+
+
+def split_line(line: Line, person: Person, visit_day: dt.date) -> LineSplit:
+    item = line.item
+    amount = money(line.cnt * line.pric)
+    base = {"feedetl_sn": line.feedetl_sn, "item_code": item.item_code, "amount": amount}
+    reason = "class_c" if item.chrgitm_lv == "C" else restriction_broken(item, person, visit_day)
+    if reason:
+        return LineSplit(**base, fulamt_ownpay_amt=amount, ownpay_reason=reason)
+    overlmt = ZERO
+    if item.pric_uplmt_amt is not None and line.pric > item.pric_uplmt_amt:
+        overlmt = money(line.cnt * (line.pric - item.pric_uplmt_amt))
+    allowed = amount - overlmt
+    preself = money(allowed * item.selfpay_prop) if item.chrgitm_lv == "B" else ZERO
+    return LineSplit(
+        **base, overlmt_selfpay=overlmt, preselfpay_amt=preself, inscp_scp_amt=allowed - preself
+    )
+
+
+def settle(
+    lines: list[Line],
+    person: Person,
+    visit_day: dt.date,
+    benefit: Benefit,
+    used: Used,
+    *,
+    use_account: bool,
+) -> Result:
+    splits = [split_line(ln, person, visit_day) for ln in lines]
+    sumamt = sum((s.amount for s in splits), ZERO)
+    fulamt = sum((s.fulamt_ownpay_amt for s in splits), ZERO)
+    overlmt = sum((s.overlmt_selfpay for s in splits), ZERO)
+    preself = sum((s.preselfpay_amt for s in splits), ZERO)
+    inscp = sum((s.inscp_scp_amt for s in splits), ZERO)
+    assert sumamt == fulamt + overlmt + preself + inscp, "split does not add up"
+
+    if benefit.dedc_scope == "year":
+        dedc_open = max(benefit.dedc_amt - used.dedc_used, ZERO)
+    else:  # inpatient: the full deductible applies to every admission
+        dedc_open = benefit.dedc_amt
+    dedc = min(inscp, dedc_open)
+    cap_left = max(benefit.annual_cap - used.hifp_paid, ZERO)
+    hifp = max(min(money((inscp - dedc) * benefit.pool_prop), cap_left), ZERO)
+    psn_part = sumamt - hifp
+    acct = min(person.acct_balc, psn_part) if use_account and person.insutype == "310" else ZERO
+    acct = max(acct, ZERO)
+    return Result(
+        medfee_sumamt=sumamt,
+        fulamt_ownpay_amt=fulamt,
+        overlmt_selfpay=overlmt,
+        preselfpay_amt=preself,
+        inscp_scp_amt=inscp,
+        act_pay_dedc=dedc,
+        hifp_pay=hifp,
+        pool_prop_selfpay=benefit.pool_prop,
+        psn_part_amt=psn_part,
+        acct_pay=acct,
+        psn_cash_pay=psn_part - acct,
+        lines=splits,
+    )
