@@ -14,11 +14,14 @@ from medhtap.platform import localdb, migrate
 from medhtap.platform.capabilities import probe
 from medhtap.platform.db import write_engine
 from medhtap.platform.settings import get_settings
+from medhtap.services.analyst.cli import report_app, risk_app
 
 app = typer.Typer(help="MedHTAP: medical-insurance settlement and T+0 analytics on TiDB.",
                   no_args_is_help=True)
 db = typer.Typer(help="The database: start, stop, inspect, migrate, seed.", no_args_is_help=True)
 app.add_typer(db, name="db")
+app.add_typer(report_app, name="report")
+app.add_typer(risk_app, name="risk")
 console = Console()
 
 
