@@ -5,9 +5,10 @@ from __future__ import annotations
 from logging.config import fileConfig
 
 from alembic import context
+from sqlalchemy import Connection, create_engine, pool
+
 from medhtap.platform.settings import Settings, get_settings
 from medhtap.schema.models import metadata
-from sqlalchemy import Connection, create_engine, pool
 
 config = context.config
 settings: Settings = config.attributes.get("settings") or get_settings()

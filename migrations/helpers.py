@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -13,12 +14,12 @@ log = logging.getLogger("medhtap.migrations")
 
 
 def settings() -> Settings:
-    attrs = op.get_context().config.attributes if op.get_context().config else {}
-    s: Settings = attrs.get("settings") or get_settings()
-    return s
+    config = op.get_context().config
+    s: Settings | None = config.attributes.get("settings") if config is not None else None
+    return s or get_settings()
 
 
-def scalar(sql: str) -> object:
+def scalar(sql: str) -> Any:
     return op.get_bind().execute(sa.text(sql)).scalar()
 
 

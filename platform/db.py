@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from medhtap.platform.settings import Settings, get_settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
+
+from medhtap.platform.settings import Settings, get_settings
 
 
 class WriteSession(Session):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pymysql
+
 from medhtap.platform.settings import REPO_ROOT, Settings
 
 BUILD_SCRIPT = REPO_ROOT / "deploy" / "tidb" / "local" / "build.sh"

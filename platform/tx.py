@@ -16,9 +16,6 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from medhtap.platform.db import WriteSession, write_sessionmaker
-from medhtap.platform.errors import ServiceUnavailable
-from medhtap.platform.metrics import TXN_ATTEMPTS, TXN_RETRIES, TXN_SECONDS
 from pymysql.err import MySQLError
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
@@ -29,6 +26,10 @@ from tenacity import (
     stop_after_attempt,
     wait_random_exponential,
 )
+
+from medhtap.platform.db import WriteSession, write_sessionmaker
+from medhtap.platform.errors import ServiceUnavailable
+from medhtap.platform.metrics import TXN_ATTEMPTS, TXN_RETRIES, TXN_SECONDS
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from medhtap.schema.base import AUTO_RANDOM, DATETIME6, TABLE_ARGS, Base
 from sqlalchemy import DECIMAL, JSON, BigInteger, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
+
+from medhtap.schema.base import AUTO_RANDOM, DATETIME6, TABLE_ARGS, Base
 
 
 class AuditLog(Base):
@@ -23,7 +24,7 @@ class AuditLog(Base):
     action: Mapped[str] = mapped_column(String(32))  # settle, cancel, fee_upload, ...
     entity: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[str] = mapped_column(String(64))
-    detail: Mapped[dict] = mapped_column(JSON)  # type: ignore[type-arg]
+    detail: Mapped[dict] = mapped_column(JSON)
     request_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DATETIME6, server_default=func.now(6))
 
@@ -47,7 +48,7 @@ class RiskAlert(Base):
     mdtrt_id: Mapped[str | None] = mapped_column(String(40))
     score: Mapped[Decimal] = mapped_column(DECIMAL(16, 4), default=Decimal("0"))
     summary: Mapped[str] = mapped_column(String(400))
-    evidence: Mapped[list] = mapped_column(JSON)  # type: ignore[type-arg]
+    evidence: Mapped[list] = mapped_column(JSON)
     alert_status: Mapped[str] = mapped_column(String(16), default="open")
     run_id: Mapped[str] = mapped_column(String(40))
     detected_at: Mapped[dt.datetime] = mapped_column(DATETIME6, server_default=func.now(6))

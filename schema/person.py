@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from medhtap.schema.base import AUTO_RANDOM, DATETIME6, TABLE_ARGS, Base, Money
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -17,6 +16,8 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+
+from medhtap.schema.base import AUTO_RANDOM, DATETIME6, TABLE_ARGS, Base, Money
 
 
 class InsuredPerson(Base):

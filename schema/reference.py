@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from medhtap.schema.base import TABLE_ARGS, Base, Money, Ratio
 from sqlalchemy import DECIMAL, CheckConstraint, Date, Index, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
+
+from medhtap.schema.base import TABLE_ARGS, Base, Money, Ratio
 
 
 class Institution(Base):

@@ -21,16 +21,41 @@ DATA = Path(__file__).resolve().parent / "data"
 
 # Sample designated institutions (a region of one city, admdvs 110100).
 INSTITUTIONS: list[dict[str, Any]] = [
-    {"fixmedins_code": "H11010000001", "fixmedins_name": "City First Hospital",
-     "hosp_lv": 3, "fixmedins_type": "hospital", "admdvs": "110100"},
-    {"fixmedins_code": "H11010000002", "fixmedins_name": "City Central Hospital",
-     "hosp_lv": 3, "fixmedins_type": "hospital", "admdvs": "110100"},
-    {"fixmedins_code": "H11010500003", "fixmedins_name": "District Two Hospital",
-     "hosp_lv": 2, "fixmedins_type": "hospital", "admdvs": "110105"},
-    {"fixmedins_code": "H11010800004", "fixmedins_name": "Riverside Community Health Centre",
-     "hosp_lv": 1, "fixmedins_type": "hospital", "admdvs": "110108"},
-    {"fixmedins_code": "P11010100005", "fixmedins_name": "Harmony Pharmacy No. 5",
-     "hosp_lv": 1, "fixmedins_type": "pharmacy", "admdvs": "110101"},
+    {
+        "fixmedins_code": "H11010000001",
+        "fixmedins_name": "City First Hospital",
+        "hosp_lv": 3,
+        "fixmedins_type": "hospital",
+        "admdvs": "110100",
+    },
+    {
+        "fixmedins_code": "H11010000002",
+        "fixmedins_name": "City Central Hospital",
+        "hosp_lv": 3,
+        "fixmedins_type": "hospital",
+        "admdvs": "110100",
+    },
+    {
+        "fixmedins_code": "H11010500003",
+        "fixmedins_name": "District Two Hospital",
+        "hosp_lv": 2,
+        "fixmedins_type": "hospital",
+        "admdvs": "110105",
+    },
+    {
+        "fixmedins_code": "H11010800004",
+        "fixmedins_name": "Riverside Community Health Centre",
+        "hosp_lv": 1,
+        "fixmedins_type": "hospital",
+        "admdvs": "110108",
+    },
+    {
+        "fixmedins_code": "P11010100005",
+        "fixmedins_name": "Harmony Pharmacy No. 5",
+        "hosp_lv": 1,
+        "fixmedins_type": "pharmacy",
+        "admdvs": "110101",
+    },
 ]
 
 

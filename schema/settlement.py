@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from medhtap.schema.base import DATETIME6, PARTITION_BY_MONTH, TABLE_ARGS, Base, Money, Ratio
 from sqlalchemy import JSON, CheckConstraint, Date, Index, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column
+
+from medhtap.schema.base import DATETIME6, PARTITION_BY_MONTH, TABLE_ARGS, Base, Money, Ratio
 
 
 class Settlement(Base):
@@ -68,7 +69,7 @@ class IdempotencyRecord(Base):
     idem_key: Mapped[str] = mapped_column(String(160), primary_key=True)  # scope + ":" + key
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int] = mapped_column(Integer)
-    response: Mapped[dict] = mapped_column(JSON)  # type: ignore[type-arg]
+    response: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(DATETIME6, server_default=func.now(6))
 
 

@@ -35,8 +35,9 @@ def build_runtime(settings: Settings) -> Runtime:
     if caps.has_tiflash:
         # Prefer the columnar replicas; TiDB falls back to TiKV for tables without one.
         read_vars["tidb_isolation_read_engines"] = "'tiflash,tikv,tidb'"
-    read = make_engine(settings.analyst_url(), settings=settings, session_vars=read_vars,
-                       pool_size=5)
+    read = make_engine(
+        settings.analyst_url(), settings=settings, session_vars=read_vars, pool_size=5
+    )
     return Runtime(settings, engine, read, caps)
 
 
@@ -96,8 +97,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from medhtap.platform.db import ping
 
         ok = ping(runtime.write_engine)
-        body = {"status": "ready" if ok else "database unreachable",
-                "database": runtime.capabilities.as_dict()}
+        body = {
+            "status": "ready" if ok else "database unreachable",
+            "database": runtime.capabilities.as_dict(),
+        }
         if not ok:
             raise _NotReady(body)
         return body

@@ -16,8 +16,9 @@ from medhtap.platform.db import write_engine
 from medhtap.platform.settings import get_settings
 from medhtap.services.analyst.cli import report_app, risk_app
 
-app = typer.Typer(help="MedHTAP: medical-insurance settlement and T+0 analytics on TiDB.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="MedHTAP: medical-insurance settlement and T+0 analytics on TiDB.", no_args_is_help=True
+)
 db = typer.Typer(help="The database: start, stop, inspect, migrate, seed.", no_args_is_help=True)
 app.add_typer(db, name="db")
 app.add_typer(report_app, name="report")
@@ -59,8 +60,13 @@ def db_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
             revision = None
     finally:
         engine.dispose()
-    info = {"source": running.source, "pid": running.pid, "database": s.database,
-            "migration": revision, **caps.as_dict()}
+    info = {
+        "source": running.source,
+        "pid": running.pid,
+        "database": s.database,
+        "migration": revision,
+        **caps.as_dict(),
+    }
     if as_json:
         console.print_json(json.dumps(info, default=str))
         return

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from medhtap.schema.base import AUTO_RANDOM
 from sqlalchemy.dialects import mysql
+
+from medhtap.schema.base import AUTO_RANDOM
 
 revision: str = "0005"
 down_revision: str | None = "0004"

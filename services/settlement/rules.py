@@ -116,17 +116,22 @@ def restriction_broken(item: Item, person: Person, visit_day: dt.date) -> str | 
 def split_line(line: Line, person: Person, visit_day: dt.date) -> LineSplit:
     item = line.item
     amount = money(line.cnt * line.pric)
-    base = {"feedetl_sn": line.feedetl_sn, "item_code": item.item_code, "amount": amount}
+    sn, code = line.feedetl_sn, item.item_code
     reason = "class_c" if item.chrgitm_lv == "C" else restriction_broken(item, person, visit_day)
     if reason:
-        return LineSplit(**base, fulamt_ownpay_amt=amount, ownpay_reason=reason)
+        return LineSplit(sn, code, amount, fulamt_ownpay_amt=amount, ownpay_reason=reason)
     overlmt = ZERO
     if item.pric_uplmt_amt is not None and line.pric > item.pric_uplmt_amt:
         overlmt = money(line.cnt * (line.pric - item.pric_uplmt_amt))
     allowed = amount - overlmt
     preself = money(allowed * item.selfpay_prop) if item.chrgitm_lv == "B" else ZERO
     return LineSplit(
-        **base, overlmt_selfpay=overlmt, preselfpay_amt=preself, inscp_scp_amt=allowed - preself
+        sn,
+        code,
+        amount,
+        overlmt_selfpay=overlmt,
+        preselfpay_amt=preself,
+        inscp_scp_amt=allowed - preself,
     )
 
 

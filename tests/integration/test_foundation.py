@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
@@ -37,16 +36,19 @@ def test_tidb_specific_ddl_is_in_place(engine: Engine, settings: Settings) -> No
         assert "PARTITION BY RANGE COLUMNS(`fee_ocur_time`)" in fee
         assert "GLOBAL" in fee
         parts = conn.execute(
-            text("SELECT COUNT(*) FROM information_schema.partitions "
-                 "WHERE table_schema = :db AND table_name = 'settlement'"),
+            text(
+                "SELECT COUNT(*) FROM information_schema.partitions "
+                "WHERE table_schema = :db AND table_name = 'settlement'"
+            ),
             {"db": settings.database},
         ).scalar_one()
         assert parts > 90  # monthly 2020..2027 plus MAXVALUE
 
 
 def test_migrations_roll_back_and_forward_on_tidb(settings: Settings) -> None:
-    s = settings.model_copy(update={"database": f"{settings.database}_rt",
-                                    "analyst_user": f"{settings.analyst_user}rt"})
+    s = settings.model_copy(
+        update={"database": f"{settings.database}_rt", "analyst_user": f"{settings.analyst_user}rt"}
+    )
     try:
         migrate.upgrade(s)
         assert migrate.current(s) == "0008"
@@ -69,9 +71,12 @@ def test_migrations_roll_back_and_forward_on_tidb(settings: Settings) -> None:
 
 def test_policy_is_seeded_with_the_issue_table(engine: Engine) -> None:
     with engine.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT insutype, med_type, hosp_lv, dedc_amt, pool_prop, annual_cap FROM policy "
-            "ORDER BY insutype, med_type, hosp_lv")).all()
+        rows = conn.execute(
+            text(
+                "SELECT insutype, med_type, hosp_lv, dedc_amt, pool_prop, annual_cap FROM policy "
+                "ORDER BY insutype, med_type, hosp_lv"
+            )
+        ).all()
     assert len(rows) == 12
     as_str = {(r[0], r[1], r[2]): (str(r[3]), str(r[4]), str(r[5])) for r in rows}
     assert as_str[("310", "outpatient", 3)] == ("1800.00", "0.8000", "20000.00")
@@ -80,10 +85,11 @@ def test_policy_is_seeded_with_the_issue_table(engine: Engine) -> None:
 
 def test_icd10_and_catalog_are_loaded(engine: Engine) -> None:
     with engine.connect() as conn:
-        n, name = conn.execute(text(
-            "SELECT COUNT(*), MAX(CASE WHEN diag_code = 'E11.9' THEN diag_name END) "
-            "FROM diagnosis")).one()
+        n, name = conn.execute(
+            text(
+                "SELECT COUNT(*), MAX(CASE WHEN diag_code = 'E11.9' THEN diag_name END) "
+                "FROM diagnosis"
+            )
+        ).one()
     assert n > 12000
     assert name == "Type 2 diabetes mellitus without complications"
-
-

@@ -11,8 +11,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_import_platform_from_repo_root_is_the_standard_library() -> None:
@@ -26,11 +27,25 @@ def test_import_platform_from_repo_root_is_the_standard_library() -> None:
 def test_pytest_collects_from_repo_root_and_platform_stays_stdlib() -> None:
     out = _run("-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "tests/unit")
     assert out.returncode == 0, out.stdout + out.stderr
-    probe = _run("-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only",
-                 "-o", "addopts=", "--rootdir", ".", "tests/unit/test_layout.py")
+    probe = _run(
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--collect-only",
+        "-o",
+        "addopts=",
+        "--rootdir",
+        ".",
+        "tests/unit/test_layout.py",
+    )
     assert probe.returncode == 0, probe.stdout + probe.stderr
-    check = _run("-c", "import sys; sys.path.insert(0, ''); import platform; "
-                       "assert hasattr(platform, 'system'), platform.__file__")
+    check = _run(
+        "-c",
+        "import sys; sys.path.insert(0, ''); import platform; "
+        "assert hasattr(platform, 'system'), platform.__file__",
+    )
     assert check.returncode == 0, check.stderr
 
 

@@ -29,11 +29,21 @@ class TestWorkedExamples:
     def test_example_1_deductible_takes_all_in_scope(self) -> None:
         r = settle(LINES, employee("500.00"), DAY, EMP_OUT_L3, Used(), use_account=True)
         assert (r.medfee_sumamt, r.fulamt_ownpay_amt, r.overlmt_selfpay) == (
-            D("441.00"), D("50.00"), D("20.00"))
+            D("441.00"),
+            D("50.00"),
+            D("20.00"),
+        )
         assert (r.preselfpay_amt, r.inscp_scp_amt, r.act_pay_dedc) == (
-            D("10.00"), D("361.00"), D("361.00"))
+            D("10.00"),
+            D("361.00"),
+            D("361.00"),
+        )
         assert (r.hifp_pay, r.psn_part_amt, r.acct_pay, r.psn_cash_pay) == (
-            D("0.00"), D("441.00"), D("441.00"), D("0.00"))
+            D("0.00"),
+            D("441.00"),
+            D("441.00"),
+            D("0.00"),
+        )
         assert [s.ownpay_reason for s in r.selfpay_lines] == ["class_c"]
 
     def test_example_2_deductible_used_up(self) -> None:
@@ -51,5 +61,8 @@ class TestWorkedExamples:
         benefit = Benefit(D("500.00"), "admission", D("0.75"), D("250000.00"))
         r = settle(lines, resident, DAY, benefit, Used(D("0"), D("249800.00")), use_account=True)
         assert (r.inscp_scp_amt, r.act_pay_dedc, r.hifp_pay) == (
-            D("4600.00"), D("500.00"), D("200.00"))
+            D("4600.00"),
+            D("500.00"),
+            D("200.00"),
+        )
         assert (r.acct_pay, r.psn_cash_pay) == (D("0.00"), D("4800.00"))
