@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
@@ -93,3 +98,20 @@ def test_icd10_and_catalog_are_loaded(engine: Engine) -> None:
         ).one()
     assert n > 12000
     assert name == "Type 2 diabetes mellitus without complications"
+
+
+def test_cli_db_status_shows_the_real_tidb_version(settings: Settings) -> None:
+    env = {**os.environ, "MEDHTAP_DATABASE": settings.database, "COLUMNS": "200"}
+    out = subprocess.run(
+        [sys.executable, "-m", "medhtap.services.cli", "db", "status", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    info = json.loads(out.stdout)
+    assert info["server"] == "tidb"
+    assert info["version"].startswith("8.0.11-TiDB-v8.5.0")
+    assert info["migration"] == migrate.current(settings)
+    assert info["analytic_engine"] in ("tikv", "tiflash")
