@@ -117,5 +117,17 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     uvicorn.run("medhtap.services.api:create_app", factory=True, host=host, port=port)
 
 
+@app.command()
+def demo(
+    port: int = 8000,
+    visits: Annotated[int, typer.Option(help="synthetic settled visits to load")] = 3000,
+    exit_after: Annotated[bool, typer.Option("--exit", help="stop after the report")] = False,
+) -> None:
+    """The whole story: TiDB, migrations, data, API, one settlement, a T+0 cost report."""
+    from medhtap.services.demo import run_demo
+
+    run_demo(get_settings(), port=port, exit_after=exit_after, visits=visits)
+
+
 if __name__ == "__main__":
     app()
