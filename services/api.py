@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from medhtap.platform import metrics as _metrics  # noqa: F401 - registers the families
 from medhtap.platform.capabilities import probe
 from medhtap.platform.db import make_engine, write_engine
 from medhtap.platform.errors import MedHTAPError
