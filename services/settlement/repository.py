@@ -1,0 +1,348 @@
+"""Queries of the settlement service. Functions take a session; the service owns the
+transaction. `lock=True` means SELECT ... FOR UPDATE (TiDB pessimistic lock)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Row, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from medhtap.schema.ops import AuditLog
+from medhtap.schema.person import AccountLedger, InsuredPerson, PersonYearAccumulator
+from medhtap.schema.reference import CatalogItem, Diagnosis, Institution, Policy
+from medhtap.schema.settlement import IdempotencyRecord, Settlement
+from medhtap.schema.visit import FeeDetail, Visit
+
+DEFAULT_REGION = "000000"
+
+PERSON = InsuredPerson.__table__
+ACC = PersonYearAccumulator.__table__
+VISIT = Visit.__table__
+FEE = FeeDetail.__table__
+SETL = Settlement.__table__
+IDEM = IdempotencyRecord.__table__
+ITEM = CatalogItem.__table__
+POLICY = Policy.__table__
+
+
+def _one(session: Session, stmt: Any, lock: bool) -> Row[Any] | None:
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.execute(stmt).first()
+
+
+# ---- persons ---------------------------------------------------------------------------------
+
+
+def get_person(session: Session, psn_no: str, *, lock: bool = False) -> Row[Any] | None:
+    return _one(session, select(PERSON).where(PERSON.c.psn_no == psn_no), lock)
+
+
+def person_exists(session: Session, psn_no: str, certno: str) -> bool:
+    stmt = select(PERSON.c.psn_no).where(or_(PERSON.c.psn_no == psn_no, PERSON.c.certno == certno))
+    return session.execute(stmt.limit(1)).first() is not None
+
+
+def insert_person(session: Session, values: dict[str, Any]) -> None:
+    session.execute(insert(PERSON).values(**values))
+
+
+def set_balance(session: Session, psn_no: str, balance: Decimal) -> None:
+    session.execute(update(PERSON).where(PERSON.c.psn_no == psn_no).values(acct_balc=balance))
+
+
+def ledger(session: Session, psn_no: str, setl_id: str, amount: Decimal, after: Decimal) -> None:
+    session.execute(
+        insert(AccountLedger.__table__).values(
+            psn_no=psn_no, setl_id=setl_id, amount=amount, balance_after=after
+        )
+    )
+
+
+def accumulators(session: Session, psn_no: str, year: int) -> Sequence[Row[Any]]:
+    stmt = select(ACC).where(ACC.c.psn_no == psn_no, ACC.c.year == year).order_by(ACC.c.med_type)
+    return session.execute(stmt).all()
+
+
+def get_accumulator(
+    session: Session, psn_no: str, year: int, med_type: str, *, lock: bool = False
+) -> Row[Any] | None:
+    stmt = select(ACC).where(ACC.c.psn_no == psn_no, ACC.c.year == year, ACC.c.med_type == med_type)
+    return _one(session, stmt, lock)
+
+
+def add_to_accumulator(
+    session: Session,
+    psn_no: str,
+    year: int,
+    med_type: str,
+    *,
+    exists: bool,
+    dedc: Decimal,
+    hifp: Decimal,
+    cnt: int,
+) -> None:
+    """Add (or, negative, take back) amounts. The caller holds the person's row lock, which
+    serialises every writer of this person's accumulators, so insert-if-missing is safe."""
+    if exists:
+        key = and_(ACC.c.psn_no == psn_no, ACC.c.year == year, ACC.c.med_type == med_type)
+        session.execute(
+            update(ACC)
+            .where(key)
+            .values(
+                dedc_used=ACC.c.dedc_used + dedc,
+                hifp_paid=ACC.c.hifp_paid + hifp,
+                setl_cnt=ACC.c.setl_cnt + cnt,
+            )
+        )
+    else:
+        session.execute(
+            insert(ACC).values(
+                psn_no=psn_no,
+                year=year,
+                med_type=med_type,
+                dedc_used=dedc,
+                hifp_paid=hifp,
+                setl_cnt=cnt,
+            )
+        )
+
+
+# ---- reference -------------------------------------------------------------------------------
+
+
+def get_institution(session: Session, code: str) -> Row[Any] | None:
+    table = Institution.__table__
+    return session.execute(select(table).where(table.c.fixmedins_code == code)).first()
+
+
+def diagnosis_exists(session: Session, code: str) -> bool:
+    table = Diagnosis.__table__
+    stmt = select(table.c.diag_code).where(table.c.diag_code == code)
+    return session.execute(stmt).first() is not None
+
+
+def known_items(session: Session, codes: Iterable[str]) -> set[str]:
+    stmt = select(ITEM.c.item_code).where(ITEM.c.item_code.in_(set(codes)))
+    return set(session.execute(stmt).scalars())
+
+
+def find_policy(
+    session: Session, admdvs: str, insutype: str, med_type: str, hosp_lv: int, day: dt.date
+) -> Row[Any] | None:
+    """The policy in force on `day`: the person's region first, else the default region."""
+    stmt = (
+        select(POLICY)
+        .where(
+            POLICY.c.admdvs.in_([admdvs, DEFAULT_REGION]),
+            POLICY.c.insutype == insutype,
+            POLICY.c.med_type == med_type,
+            POLICY.c.hosp_lv == hosp_lv,
+            POLICY.c.begndate <= day,
+            or_(POLICY.c.enddate.is_(None), POLICY.c.enddate >= day),
+        )
+        .order_by((POLICY.c.admdvs == DEFAULT_REGION).asc(), POLICY.c.begndate.desc())
+        .limit(1)
+    )
+    return session.execute(stmt).first()
+
+
+# ---- visits and fee lines --------------------------------------------------------------------
+
+
+def get_visit(session: Session, mdtrt_id: str, *, lock: bool = False) -> Row[Any] | None:
+    return _one(session, select(VISIT).where(VISIT.c.mdtrt_id == mdtrt_id), lock)
+
+
+def insert_visit(session: Session, values: dict[str, Any]) -> None:
+    session.execute(insert(VISIT).values(**values))
+
+
+def set_visit_status(session: Session, mdtrt_id: str, status: str) -> None:
+    session.execute(update(VISIT).where(VISIT.c.mdtrt_id == mdtrt_id).values(vis_status=status))
+
+
+def existing_feedetl_sns(session: Session, mdtrt_id: str, sns: Iterable[str]) -> list[str]:
+    stmt = select(FEE.c.feedetl_sn).where(
+        FEE.c.mdtrt_id == mdtrt_id, FEE.c.feedetl_sn.in_(list(sns))
+    )
+    return sorted(session.execute(stmt).scalars())
+
+
+def insert_fee_lines(session: Session, rows: list[dict[str, Any]]) -> None:
+    session.execute(insert(FEE), rows)
+
+
+def get_fee_line(session: Session, mdtrt_id: str, feedetl_sn: str) -> Row[Any] | None:
+    stmt = select(FEE).where(FEE.c.mdtrt_id == mdtrt_id, FEE.c.feedetl_sn == feedetl_sn)
+    return session.execute(stmt).first()
+
+
+def revoke_fee_line(session: Session, mdtrt_id: str, feedetl_sn: str) -> None:
+    session.execute(
+        update(FEE)
+        .where(FEE.c.mdtrt_id == mdtrt_id, FEE.c.feedetl_sn == feedetl_sn)
+        .values(fee_status="revoked")
+    )
+
+
+def active_lines(session: Session, mdtrt_id: str) -> Sequence[Row[Any]]:
+    """The visit's active lines with the catalog facts the money rules need."""
+    stmt = (
+        select(
+            FEE.c.feedetl_sn,
+            FEE.c.cnt,
+            FEE.c.pric,
+            FEE.c.fee_ocur_time,
+            ITEM.c.item_code,
+            ITEM.c.item_kind,
+            ITEM.c.chrgitm_lv,
+            ITEM.c.selfpay_prop,
+            ITEM.c.pric_uplmt_amt,
+            ITEM.c.gend_lmt,
+            ITEM.c.age_min,
+            ITEM.c.age_max,
+        )
+        .join(ITEM, ITEM.c.item_code == FEE.c.item_code)
+        .where(FEE.c.mdtrt_id == mdtrt_id, FEE.c.fee_status == "active")
+        .order_by(FEE.c.feedetl_sn)
+    )
+    return session.execute(stmt).all()
+
+
+def mark_lines_settled(session: Session, mdtrt_id: str, setl_id: str, splits: list[Any]) -> None:
+    """Store each line's split (the analytics read these columns) in one statement."""
+    params = [
+        {
+            "b_sn": s.feedetl_sn,
+            "setl_id": setl_id,
+            "fulamt_ownpay_amt": s.fulamt_ownpay_amt,
+            "overlmt_selfpay": s.overlmt_selfpay,
+            "preselfpay_amt": s.preselfpay_amt,
+            "inscp_scp_amt": s.inscp_scp_amt,
+            "ownpay_reason": s.ownpay_reason,
+        }
+        for s in splits
+    ]
+    stmt = (
+        update(FEE)
+        .where(FEE.c.mdtrt_id == mdtrt_id, FEE.c.feedetl_sn == bindparam("b_sn"))
+        .values(
+            fee_status="settled",
+            setl_id=bindparam("setl_id"),
+            fulamt_ownpay_amt=bindparam("fulamt_ownpay_amt"),
+            overlmt_selfpay=bindparam("overlmt_selfpay"),
+            preselfpay_amt=bindparam("preselfpay_amt"),
+            inscp_scp_amt=bindparam("inscp_scp_amt"),
+            ownpay_reason=bindparam("ownpay_reason"),
+        )
+    )
+    session.connection().execute(stmt, params)
+
+
+def unsettle_lines(session: Session, mdtrt_id: str, setl_id: str) -> int:
+    zero = Decimal("0.00")
+    result = session.execute(
+        update(FEE)
+        .where(FEE.c.mdtrt_id == mdtrt_id, FEE.c.setl_id == setl_id)
+        .values(
+            fee_status="active",
+            setl_id=None,
+            fulamt_ownpay_amt=zero,
+            overlmt_selfpay=zero,
+            preselfpay_amt=zero,
+            inscp_scp_amt=zero,
+            ownpay_reason=None,
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# ---- settlements and idempotency -------------------------------------------------------------
+
+
+def get_idempotency(session: Session, idem_key: str, *, lock: bool) -> Row[Any] | None:
+    """With lock=True TiDB locks the key even when no row exists yet (pessimistic mode,
+    point get), so a concurrent retry of the same key waits here, then finds the answer."""
+    return _one(session, select(IDEM).where(IDEM.c.idem_key == idem_key), lock)
+
+
+def put_idempotency(
+    session: Session, idem_key: str, request_hash: str, status: int, response: dict[str, Any]
+) -> None:
+    session.execute(
+        insert(IDEM).values(
+            idem_key=idem_key, request_hash=request_hash, status_code=status, response=response
+        )
+    )
+
+
+def get_settlement(session: Session, setl_id: str, *, lock: bool = False) -> Row[Any] | None:
+    return _one(session, select(SETL).where(SETL.c.setl_id == setl_id), lock)
+
+
+def insert_settlement(session: Session, values: dict[str, Any]) -> None:
+    session.execute(insert(SETL).values(**values))
+
+
+def mark_cancelled(session: Session, setl_id: str, when: dt.datetime) -> None:
+    session.execute(
+        update(SETL)
+        .where(SETL.c.setl_id == setl_id)
+        .values(setl_status="cancelled", cancel_time=when)
+    )
+
+
+def day_rows(session: Session, fixmedins_code: str, day: dt.date) -> Sequence[Row[Any]]:
+    """Every settlement and reversal row of an institution timed on `day`."""
+    start = dt.datetime.combine(day, dt.time())
+    stmt = select(SETL.c.setl_id, SETL.c.medfee_sumamt, SETL.c.hifp_pay, SETL.c.acct_pay).where(
+        SETL.c.fixmedins_code == fixmedins_code,
+        SETL.c.setl_time >= start,
+        SETL.c.setl_time < start + dt.timedelta(days=1),
+    )
+    return session.execute(stmt).all()
+
+
+def day_totals(session: Session, fixmedins_code: str, day: dt.date) -> Row[Any]:
+    start = dt.datetime.combine(day, dt.time())
+    zero = Decimal("0.00")
+    stmt = select(
+        func.count(),
+        func.coalesce(func.sum(SETL.c.medfee_sumamt), zero),
+        func.coalesce(func.sum(SETL.c.hifp_pay), zero),
+        func.coalesce(func.sum(SETL.c.acct_pay), zero),
+    ).where(
+        SETL.c.fixmedins_code == fixmedins_code,
+        SETL.c.setl_time >= start,
+        SETL.c.setl_time < start + dt.timedelta(days=1),
+    )
+    return session.execute(stmt).one()
+
+
+# ---- audit -----------------------------------------------------------------------------------
+
+
+def audit(
+    session: Session,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: str,
+    detail: dict[str, Any],
+    request_id: str | None = None,
+) -> None:
+    session.execute(
+        insert(AuditLog.__table__).values(
+            actor=actor,
+            action=action,
+            entity=entity,
+            entity_id=entity_id,
+            detail=detail,
+            request_id=request_id,
+        )
+    )

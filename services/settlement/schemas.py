@@ -1,0 +1,273 @@
+"""Request and response bodies of the settlement API.
+
+Money is Decimal end to end. Input accepts a JSON number or string and converts it exactly
+(pydantic goes through the number's shortest repr, which round-trips for the bounded values
+allowed here); output is a string with exactly two decimals, so no client parses a float.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    WithJsonSchema,
+)
+
+from medhtap.services.settlement.rules import CENT, money
+
+RATIO_Q = Decimal("0.0001")
+
+
+def _naive(value: dt.datetime) -> dt.datetime:
+    # The schema stores local wall-clock DATETIME; an offset from the client is converted.
+    return value.astimezone().replace(tzinfo=None) if value.tzinfo else value
+
+
+def _sane_year(value: dt.datetime) -> dt.datetime:
+    if not 2000 <= value.year <= 2099:
+        raise ValueError("time must be within the years 2000..2099")
+    return value
+
+
+Timestamp = Annotated[dt.datetime, AfterValidator(_naive), AfterValidator(_sane_year)]
+
+_MONEY_SCHEMA = WithJsonSchema({"type": "string", "pattern": r"^-?\d+\.\d{2}$", "example": "12.30"})
+MoneyOut = Annotated[
+    Decimal, PlainSerializer(lambda d: str(money(d)), return_type=str), _MONEY_SCHEMA
+]
+RatioOut = Annotated[
+    Decimal,
+    PlainSerializer(lambda d: str(d.quantize(RATIO_Q)), return_type=str),
+    WithJsonSchema({"type": "string", "example": "0.8000"}),
+]
+QtyOut = RatioOut  # DECIMAL(16,4) columns: quantity and unit price
+
+# Inputs: bounded so no line can overflow DECIMAL(16,2) and absurd values are refused.
+Quantity = Annotated[Decimal, Field(gt=0, le=Decimal("10000"), decimal_places=4)]
+UnitPrice = Annotated[Decimal, Field(ge=0, le=Decimal("1000000"), decimal_places=4)]
+Balance = Annotated[Decimal, Field(ge=0, le=Decimal("100000000"), decimal_places=2)]
+SignedMoney = Annotated[Decimal, Field(ge=Decimal("-1e12"), le=Decimal("1e12"), decimal_places=2)]
+
+Code = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# ---- 1101 persons -------------------------------------------------------------------------
+
+
+class PersonIn(_In):
+    psn_no: Code | None = Field(None, description="generated when omitted")
+    certno: str = Field(pattern=r"^\d{17}[\dX]$", description="18-character id-card number")
+    psn_name: str = Field(min_length=1, max_length=64)
+    gend: Literal["1", "2", "9"]
+    brdy: dt.date
+    insutype: Literal["310", "390"]
+    admdvs: str = Field(pattern=r"^\d{6}$")
+    acct_balc: Balance = Decimal("0.00")
+
+
+class AccumulatorOut(BaseModel):
+    year: int
+    med_type: str
+    dedc_used: MoneyOut
+    hifp_paid: MoneyOut
+    setl_cnt: int
+
+
+class PersonOut(BaseModel):
+    psn_no: str
+    certno: str = Field(description="masked (first 6 + last 4) unless the caller is an admin")
+    psn_name: str
+    gend: str
+    brdy: dt.date
+    insutype: str
+    admdvs: str
+    psn_status: str
+    acct_balc: MoneyOut
+    accumulators: list[AccumulatorOut] = Field(description="year to date, both visit kinds")
+
+
+# ---- 2201/2401 visits, 2204/2205 fees ------------------------------------------------------
+
+
+class VisitIn(_In):
+    psn_no: Code
+    fixmedins_code: Code
+    med_type: Literal["outpatient", "inpatient"]
+    dept_name: str = Field(min_length=1, max_length=64)
+    begntime: Timestamp
+    main_diag_code: str = Field(min_length=3, max_length=16)
+
+
+class VisitOut(BaseModel):
+    mdtrt_id: str
+    psn_no: str
+    fixmedins_code: str
+    med_type: str
+    dept_name: str
+    begntime: dt.datetime
+    main_diag_code: str
+    vis_status: str
+
+
+class FeeLineIn(_In):
+    feedetl_sn: str = Field(min_length=1, max_length=30, pattern=r"^[A-Za-z0-9_.-]+$")
+    item_code: str = Field(min_length=1, max_length=64)
+    cnt: Quantity
+    pric: UnitPrice
+    fee_ocur_time: Timestamp
+
+
+class FeeBatchIn(_In):
+    lines: list[FeeLineIn] = Field(min_length=1, max_length=500)
+
+
+class FeeLineOut(BaseModel):
+    feedetl_sn: str
+    item_code: str
+    cnt: QtyOut
+    pric: QtyOut
+    det_item_fee_sumamt: MoneyOut
+    fee_ocur_time: dt.datetime
+    fee_status: str
+
+
+class FeeBatchOut(BaseModel):
+    mdtrt_id: str
+    stored: int
+    lines: list[FeeLineOut]
+
+
+class FeeRevokeOut(BaseModel):
+    mdtrt_id: str
+    feedetl_sn: str
+    fee_status: str
+
+
+# ---- 2206/2207/2208 settlement -------------------------------------------------------------
+
+
+class SettleIn(_In):
+    use_account: StrictBool = False
+
+
+class LineSplitOut(BaseModel):
+    feedetl_sn: str
+    item_code: str
+    amount: MoneyOut
+    fulamt_ownpay_amt: MoneyOut
+    overlmt_selfpay: MoneyOut
+    preselfpay_amt: MoneyOut
+    inscp_scp_amt: MoneyOut
+    ownpay_reason: str | None = Field(description="class_c, gender or age when wholly self-paid")
+
+
+class SettlementOut(BaseModel):
+    setl_id: str | None = Field(description="null on a pre-settlement (2206)")
+    setl_type: str = "normal"
+    orig_setl_id: str | None = None
+    mdtrt_id: str
+    psn_no: str
+    fixmedins_code: str
+    insutype: str
+    med_type: str
+    hosp_lv: int
+    policy_id: int
+    setl_time: dt.datetime | None
+    medfee_sumamt: MoneyOut
+    fulamt_ownpay_amt: MoneyOut
+    overlmt_selfpay: MoneyOut
+    preselfpay_amt: MoneyOut
+    inscp_scp_amt: MoneyOut
+    act_pay_dedc: MoneyOut
+    hifp_pay: MoneyOut
+    pool_prop_selfpay: RatioOut
+    psn_part_amt: MoneyOut
+    acct_pay: MoneyOut
+    psn_cash_pay: MoneyOut
+    acct_balc_after: MoneyOut
+    lines: list[LineSplitOut] = Field(default_factory=list)
+    selfpay_lines: list[LineSplitOut] = Field(
+        default_factory=list, description="lines paid wholly by the person, with the reason"
+    )
+    replay: bool = Field(False, description="true when this is the stored answer to a retry")
+
+
+# ---- 3201/3202 reconciliation --------------------------------------------------------------
+
+
+class Totals(BaseModel):
+    setl_cnt: int
+    medfee_sumamt: MoneyOut
+    hifp_pay: MoneyOut
+    acct_pay: MoneyOut
+
+
+class ReconcileIn(_In):
+    fixmedins_code: Code
+    stmt_date: dt.date
+    setl_cnt: int = Field(ge=0, le=10_000_000)
+    medfee_sumamt: SignedMoney
+    hifp_pay: SignedMoney
+    acct_pay: SignedMoney
+
+
+class ReconcileOut(BaseModel):
+    fixmedins_code: str
+    stmt_date: dt.date
+    result: Literal["match", "mismatch"]
+    institution: Totals
+    platform: Totals = Field(
+        description="every settlement and reversal row timed on stmt_date; reversal rows "
+        "carry negated amounts, so a same-day cancel nets to zero in the sums"
+    )
+
+
+class DetailItemIn(_In):
+    setl_id: str = Field(min_length=1, max_length=40)
+    medfee_sumamt: SignedMoney
+    hifp_pay: SignedMoney
+    acct_pay: SignedMoney
+
+
+class ReconcileDetailIn(_In):
+    fixmedins_code: Code
+    stmt_date: dt.date
+    items: list[DetailItemIn] = Field(max_length=20_000)
+
+
+class DetailAmounts(BaseModel):
+    medfee_sumamt: MoneyOut
+    hifp_pay: MoneyOut
+    acct_pay: MoneyOut
+
+
+class DetailDiff(BaseModel):
+    setl_id: str
+    institution: DetailAmounts
+    platform: DetailAmounts
+
+
+class ReconcileDetailOut(BaseModel):
+    fixmedins_code: str
+    stmt_date: dt.date
+    result: Literal["match", "mismatch"]
+    platform_cnt: int
+    institution_cnt: int
+    missing_on_platform: list[str]
+    missing_at_institution: list[str]
+    differing: list[DetailDiff]
+
+
+__all__ = ["CENT"]

@@ -1,0 +1,194 @@
+"""Fixtures and factories for the settlement tests: catalog items with exactly the
+properties the worked examples need, and helpers that create persons, visits and fees
+through the HTTP API (so every test also exercises the routes)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+from sqlalchemy.dialects.mysql import insert
+
+from medhtap.schema.person import PersonYearAccumulator
+from medhtap.schema.reference import CatalogItem
+
+ADMIN = {"X-API-Key": "dev-admin-key"}
+HIS = {"X-API-Key": "dev-his-key"}
+L3 = "H11010000001"  # City First Hospital, level 3
+L2 = "H11010500003"  # District Two Hospital, level 2
+L1 = "H11010800004"
+
+TEST_ITEMS: list[dict[str, Any]] = [
+    # worked examples 1 and 2
+    {"item_code": "TST-DRUG-A", "item_kind": "drug", "chrgitm_lv": "A"},
+    {
+        "item_code": "TST-DRUG-B",
+        "item_kind": "drug",
+        "chrgitm_lv": "B",
+        "selfpay_prop": Decimal("0.10"),
+        "pric_uplmt_amt": Decimal("100.00"),
+    },
+    {"item_code": "TST-EXAM-A", "item_kind": "service", "chrgitm_lv": "A"},
+    {"item_code": "TST-MAT-C", "item_kind": "material", "chrgitm_lv": "C"},
+    # worked example 3
+    {"item_code": "TST-A", "item_kind": "service", "chrgitm_lv": "A"},
+    {
+        "item_code": "TST-B20",
+        "item_kind": "drug",
+        "chrgitm_lv": "B",
+        "selfpay_prop": Decimal("0.20"),
+    },
+    # restrictions
+    {"item_code": "TST-FEMALE", "item_kind": "drug", "chrgitm_lv": "A", "gend_lmt": "2"},
+    {"item_code": "TST-CHILD", "item_kind": "drug", "chrgitm_lv": "A", "age_max": 14},
+]
+
+EXAMPLE_LINES = [
+    ("TST-DRUG-A", "2", "35.50"),
+    ("TST-DRUG-B", "1", "120.00"),
+    ("TST-EXAM-A", "1", "200.00"),
+    ("TST-MAT-C", "1", "50.00"),
+]
+
+
+def certno() -> str:
+    return "".join(random.choices("0123456789", k=17)) + random.choice("0123456789X")
+
+
+@pytest.fixture(scope="session")
+def test_catalog(engine: Engine) -> None:
+    rows = [
+        {
+            "item_name": r["item_code"].lower(),
+            "selfpay_prop": Decimal("0"),
+            "pric_uplmt_amt": None,
+            "gend_lmt": None,
+            "age_min": None,
+            "age_max": None,
+            "max_qty_per_day": None,
+            **r,
+        }
+        for r in TEST_ITEMS
+    ]
+    table = CatalogItem.__table__
+    with engine.begin() as conn:
+        stmt = insert(table).values(rows)
+        conn.execute(stmt.on_duplicate_key_update({c: stmt.inserted[c] for c in rows[0]}))
+
+
+@dataclass
+class Factory:
+    client: TestClient
+    engine: Engine
+
+    def person(
+        self,
+        insutype: str = "310",
+        balance: str = "0.00",
+        gend: str = "1",
+        brdy: str = "1980-05-05",
+    ) -> str:
+        r = self.client.post(
+            "/v1/persons",
+            headers=ADMIN,
+            json={
+                "certno": certno(),
+                "psn_name": "Test Person",
+                "gend": gend,
+                "brdy": brdy,
+                "insutype": insutype,
+                "admdvs": "110100",
+                "acct_balc": balance,
+            },
+        )
+        assert r.status_code == 201, r.text
+        return str(r.json()["psn_no"])
+
+    def visit(
+        self,
+        psn_no: str,
+        inst: str = L3,
+        kind: str = "outpatient",
+        begntime: dt.datetime | None = None,
+    ) -> str:
+        r = self.client.post(
+            "/v1/visits",
+            headers=HIS,
+            json={
+                "psn_no": psn_no,
+                "fixmedins_code": inst,
+                "med_type": kind,
+                "dept_name": "General medicine",
+                "begntime": (begntime or dt.datetime.now()).isoformat(),
+                "main_diag_code": "E11.9",
+            },
+        )
+        assert r.status_code == 201, r.text
+        return str(r.json()["mdtrt_id"])
+
+    def fees(self, mdtrt_id: str, lines: list[tuple[str, str, str]], start: int = 1) -> list[str]:
+        now = dt.datetime.now().replace(microsecond=0).isoformat()
+        body = {
+            "lines": [
+                {
+                    "feedetl_sn": f"L{start + i}",
+                    "item_code": code,
+                    "cnt": cnt,
+                    "pric": pric,
+                    "fee_ocur_time": now,
+                }
+                for i, (code, cnt, pric) in enumerate(lines)
+            ]
+        }
+        r = self.client.post(f"/v1/visits/{mdtrt_id}/fees", headers=HIS, json=body)
+        assert r.status_code == 201, r.text
+        return [ln["feedetl_sn"] for ln in body["lines"]]
+
+    def used(
+        self,
+        psn_no: str,
+        med_type: str,
+        dedc: str = "0.00",
+        hifp: str = "0.00",
+        year: int | None = None,
+    ) -> None:
+        """Set what the person already used this year (as if earlier visits were settled)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(PersonYearAccumulator.__table__).values(
+                    psn_no=psn_no,
+                    year=year or dt.date.today().year,
+                    med_type=med_type,
+                    dedc_used=Decimal(dedc),
+                    hifp_paid=Decimal(hifp),
+                    setl_cnt=0,
+                )
+            )
+
+    def settle(self, mdtrt_id: str, use_account: bool = True, key: str | None = None) -> Any:
+        return self.client.post(
+            f"/v1/visits/{mdtrt_id}/settlement",
+            headers={**HIS, "Idempotency-Key": key or uuid.uuid4().hex},
+            json={"use_account": use_account},
+        )
+
+    def scalar(self, sql: str, **params: Any) -> Any:
+        with self.engine.connect() as conn:
+            return conn.execute(text(sql), params).scalar()
+
+    def rows(self, sql: str, **params: Any) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(text(sql), params).all())
+
+
+@pytest.fixture
+def factory(client: TestClient, engine: Engine, test_catalog: None) -> Iterator[Factory]:
+    yield Factory(client, engine)
