@@ -192,3 +192,31 @@ class Factory:
 @pytest.fixture
 def factory(client: TestClient, engine: Engine, test_catalog: None) -> Iterator[Factory]:
     yield Factory(client, engine)
+
+
+@pytest.fixture(scope="module")
+def live_server(settings: Any) -> Iterator[str]:
+    """The app under a real uvicorn server on a free port, for truly concurrent requests."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from medhtap.services.api import create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
