@@ -17,13 +17,14 @@ from sqlalchemy import Engine, text
 from sqlalchemy.dialects.mysql import insert
 
 from medhtap.schema.person import PersonYearAccumulator
-from medhtap.schema.reference import CatalogItem
+from medhtap.schema.reference import CatalogItem, Institution
 
 ADMIN = {"X-API-Key": "dev-admin-key"}
 HIS = {"X-API-Key": "dev-his-key"}
 L3 = "H11010000001"  # City First Hospital, level 3
 L2 = "H11010500003"  # District Two Hospital, level 2
 L1 = "H11010800004"
+RECON = "HTEST00RECON"  # only the reconciliation tests settle here, so its day totals are exact
 
 TEST_ITEMS: list[dict[str, Any]] = [
     # worked examples 1 and 2
@@ -79,9 +80,18 @@ def test_catalog(engine: Engine) -> None:
         for r in TEST_ITEMS
     ]
     table = CatalogItem.__table__
+    inst = {
+        "fixmedins_code": RECON,
+        "fixmedins_name": "Reconciliation Test Hospital",
+        "hosp_lv": 2,
+        "fixmedins_type": "hospital",
+        "admdvs": "110100",
+    }
     with engine.begin() as conn:
         stmt = insert(table).values(rows)
         conn.execute(stmt.on_duplicate_key_update({c: stmt.inserted[c] for c in rows[0]}))
+        stmt = insert(Institution.__table__).values(inst)
+        conn.execute(stmt.on_duplicate_key_update(fixmedins_name=stmt.inserted.fixmedins_name))
 
 
 @dataclass
