@@ -56,7 +56,7 @@ def test_migrations_roll_back_and_forward_on_tidb(settings: Settings) -> None:
     )
     try:
         migrate.upgrade(s)
-        assert migrate.current(s) == "0008"
+        assert migrate.current(s) == "0009"
         migrate.downgrade(s, "0005")
         assert migrate.current(s) == "0005"
         migrate.downgrade(s, "base")
@@ -68,7 +68,7 @@ def test_migrations_roll_back_and_forward_on_tidb(settings: Settings) -> None:
             eng.dispose()
         assert tables <= {"alembic_version"}
         migrate.upgrade(s)
-        assert migrate.current(s) == "0008"
+        assert migrate.current(s) == "0009"
     finally:
         migrate.downgrade(s, "base")
         migrate.drop_database(s)

@@ -1,0 +1,264 @@
+"""Factories for analytics tests: visits, fee lines and settlements inserted with SQLAlchemy
+Core, consistent with the settlement service's semantics (split sums, cancellation rows).
+
+Isolation: every test takes its own calendar month (`window`), and reports and risk rules
+run on that window only, so tests sharing the session database never see each other.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, insert, update
+
+from medhtap.analytics.synthetic import (
+    Reference,
+    Split,
+    fen,
+    read_reference,
+    settle_amounts,
+    split_line,
+)
+from medhtap.platform.db import make_engine
+from medhtap.platform.settings import Settings
+from medhtap.schema.models import FeeDetail, InsuredPerson, Settlement, Visit
+
+_months = itertools.count()
+
+
+@dataclass(frozen=True)
+class Window:
+    start: dt.datetime  # first day of the month, 00:00
+
+    @property
+    def date_from(self) -> dt.date:
+        return self.start.date()
+
+    @property
+    def date_to(self) -> dt.date:
+        nxt = (self.start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        return nxt.date() - dt.timedelta(days=1)
+
+    def at(self, day: int, hour: int = 9, minute: int = 0) -> dt.datetime:
+        return self.start.replace(day=day, hour=hour, minute=minute)
+
+    def query(self) -> str:
+        return f"from={self.date_from}&to={self.date_to}"
+
+
+@pytest.fixture
+def window() -> Window:
+    """A calendar month no other test uses (2021-01, 2021-02, ...)."""
+    n = next(_months)
+    return Window(dt.datetime(2021 + n // 12, n % 12 + 1, 1))
+
+
+@dataclass(frozen=True)
+class SettledVisit:
+    mdtrt_id: str
+    setl_id: str | None
+    psn_no: str
+
+
+def _d(fen_value: int) -> str:
+    return fen(fen_value)
+
+
+class Factory:
+    def __init__(self, engine: Engine, ref: Reference) -> None:
+        self.engine = engine
+        self.items = {i.item_code: i for i in ref.items}
+        self.policy = ref.policy
+
+    def person(
+        self,
+        *,
+        gend: str = "1",
+        brdy: dt.date = dt.date(1970, 5, 1),
+        insutype: str = "310",
+        name: str = "张三",
+    ) -> str:
+        psn_no = "T" + uuid.uuid4().hex[:20]
+        certno = f"11010119{uuid.uuid4().int % 10**10:010d}"
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(InsuredPerson.__table__).values(
+                    psn_no=psn_no,
+                    certno=certno,
+                    psn_name=name,
+                    gend=gend,
+                    brdy=brdy,
+                    insutype=insutype,
+                    admdvs="110100",
+                    acct_balc=0,
+                    psn_status="active",
+                )
+            )
+        return psn_no
+
+    def certno(self, psn_no: str) -> str:
+        with self.engine.connect() as conn:
+            t = InsuredPerson.__table__
+            return str(conn.execute(t.select().where(t.c.psn_no == psn_no)).one().certno)
+
+    def visit(
+        self,
+        psn_no: str,
+        *,
+        begntime: dt.datetime,
+        endtime: dt.datetime | None = None,
+        med_type: str = "outpatient",
+        fixmedins_code: str = "H11010000001",
+        diag: str = "E11.9",
+        dept: str = "Internal medicine",
+        lines: Sequence[tuple[str, int, str]] = (("XA10BAA003", 1, "30.00"),),
+        fee_time: dt.datetime | None = None,
+        settle: bool = True,
+        cancel: bool = False,
+        gend: str = "1",
+        age: int = 50,
+    ) -> SettledVisit:
+        """A visit with fee lines (item_code, cnt, unit price); settled unless told not."""
+        mdtrt_id = "M" + uuid.uuid4().hex
+        setl_id = "S" + uuid.uuid4().hex if settle else None
+        if endtime is None:
+            endtime = begntime + (
+                dt.timedelta(days=3) if med_type == "inpatient" else dt.timedelta(hours=1)
+            )
+        lv = 3 if fixmedins_code.startswith("H110100") else 2
+        splits: list[Split] = []
+        fee_rows: list[dict[str, Any]] = []
+        for n, (code, cnt, price) in enumerate(lines):
+            pric_fen = int(round(float(price) * 100))
+            s = split_line(self.items[code], cnt, pric_fen, gend, age)
+            splits.append(s)
+            settled = settle and not cancel
+            fee_rows.append(
+                {
+                    "mdtrt_id": mdtrt_id,
+                    "feedetl_sn": f"{n + 1:04d}",
+                    "item_code": code,
+                    "cnt": cnt,
+                    "pric": price,
+                    "det_item_fee_sumamt": _d(s.amount),
+                    "fee_ocur_time": fee_time or begntime + dt.timedelta(minutes=10),
+                    "fee_status": "settled" if settled else "active",
+                    "setl_id": setl_id if settled else None,
+                    "fulamt_ownpay_amt": _d(s.fulamt if settled else 0),
+                    "overlmt_selfpay": _d(s.overlmt if settled else 0),
+                    "preselfpay_amt": _d(s.preself if settled else 0),
+                    "inscp_scp_amt": _d(s.inscp if settled else 0),
+                    "ownpay_reason": s.reason if settled else None,
+                }
+            )
+        insutype = "310"
+        dedc, pool_bp, policy_id = self.policy[(insutype, med_type, lv)]
+        m = settle_amounts(splits, dedc if med_type == "inpatient" else 0, pool_bp, 0)
+        setl_time = endtime + dt.timedelta(minutes=5)
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(Visit.__table__).values(
+                    mdtrt_id=mdtrt_id,
+                    psn_no=psn_no,
+                    fixmedins_code=fixmedins_code,
+                    med_type=med_type,
+                    dept_name=dept,
+                    begntime=begntime,
+                    endtime=endtime,
+                    main_diag_code=diag,
+                    vis_status="settled" if settle and not cancel else "open",
+                )
+            )
+            conn.execute(insert(FeeDetail.__table__), fee_rows)
+            if settle:
+                row = {
+                    "setl_id": setl_id,
+                    "setl_type": "normal",
+                    "setl_status": "settled",
+                    "orig_setl_id": None,
+                    "mdtrt_id": mdtrt_id,
+                    "psn_no": psn_no,
+                    "fixmedins_code": fixmedins_code,
+                    "insutype": insutype,
+                    "med_type": med_type,
+                    "hosp_lv": lv,
+                    "setl_time": setl_time,
+                    "cancel_time": None,
+                    "medfee_sumamt": _d(m.medfee),
+                    "fulamt_ownpay_amt": _d(m.fulamt),
+                    "overlmt_selfpay": _d(m.overlmt),
+                    "preselfpay_amt": _d(m.preself),
+                    "inscp_scp_amt": _d(m.inscp),
+                    "act_pay_dedc": _d(m.dedc),
+                    "hifp_pay": _d(m.hifp),
+                    "pool_prop_selfpay": f"{pool_bp / 10000:.4f}",
+                    "psn_part_amt": _d(m.psn_part),
+                    "acct_pay": _d(m.acct),
+                    "psn_cash_pay": _d(m.cash),
+                    "acct_balc_after": "0.00",
+                    "idempotency_key": uuid.uuid4().hex,
+                    "policy_id": policy_id,
+                }
+                conn.execute(insert(Settlement.__table__).values(row))
+                if cancel:
+                    # as the settlement service cancels: the row stays, marked, and a
+                    # reversal row with negated amounts is added
+                    cancel_at = setl_time + dt.timedelta(hours=1)
+                    t = Settlement.__table__
+                    conn.execute(
+                        update(t)
+                        .where(t.c.setl_id == setl_id)
+                        .values(setl_status="cancelled", cancel_time=cancel_at)
+                    )
+                    money_cols = (
+                        "medfee_sumamt",
+                        "fulamt_ownpay_amt",
+                        "overlmt_selfpay",
+                        "preselfpay_amt",
+                        "inscp_scp_amt",
+                        "act_pay_dedc",
+                        "hifp_pay",
+                        "psn_part_amt",
+                        "acct_pay",
+                        "psn_cash_pay",
+                    )
+                    rev = row | {
+                        c: "-" + row[c] if row[c] != "0.00" else "0.00" for c in money_cols
+                    }
+                    rev |= {
+                        "setl_id": "R" + uuid.uuid4().hex,
+                        "setl_type": "reversal",
+                        "setl_status": "reversal",
+                        "orig_setl_id": setl_id,
+                        "setl_time": cancel_at,
+                        "idempotency_key": uuid.uuid4().hex,
+                    }
+                    conn.execute(insert(t).values(rev))
+        return SettledVisit(mdtrt_id, setl_id, psn_no)
+
+
+@pytest.fixture(scope="session")
+def factory(engine: Engine) -> Factory:
+    return Factory(engine, read_reference(engine))
+
+
+@pytest.fixture(scope="session")
+def read_engine(settings: Settings) -> Iterator[Engine]:
+    """The analyst account with the session limits the API sets (no TiFlash here)."""
+    e = make_engine(
+        settings.analyst_url(),
+        settings=settings,
+        pool_size=2,
+        session_vars={
+            "max_execution_time": settings.analyst_max_execution_ms,
+            "tidb_mem_quota_query": settings.analyst_mem_quota_bytes,
+        },
+    )
+    yield e
+    e.dispose()
