@@ -117,9 +117,18 @@ def up(s: Settings, say: Say = print) -> Running:
         str(s.status_port),
         "-log-file",
         str(log),
+        "-log-slow-query",
+        str(log.with_name("tidb-slow.log")),
     ]
     with open(s.data_dir.parent / "tidb-server.stdout", "ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        # cwd: tidb-server writes relative files there; never into the caller's checkout.
+        proc = subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=s.data_dir.parent,
+        )
     _pid_file(s).write_text(str(proc.pid))
     version = _wait_sql(s, 120, proc)
     say(f"tidb-server pid {proc.pid} answers on {s.host}:{s.port}: {version}")
