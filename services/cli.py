@@ -9,15 +9,18 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import DBAPIError
 
 from medhtap.platform import localdb, migrate
 from medhtap.platform.capabilities import probe
-from medhtap.platform.db import write_engine
+from medhtap.platform.db import make_engine, write_engine
 from medhtap.platform.settings import get_settings
 from medhtap.services.analyst.cli import report_app, risk_app
 
 app = typer.Typer(
-    help="MedHTAP: medical-insurance settlement and T+0 analytics on TiDB.", no_args_is_help=True
+    help="MedHTAP: medical-insurance settlement and T+0 analytics on TiDB.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold passwords and personal data
 )
 db = typer.Typer(help="The database: start, stop, inspect, migrate, seed.", no_args_is_help=True)
 app.add_typer(db, name="db")
@@ -51,13 +54,13 @@ def db_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     if running is None:
         console.print(f"[red]no database answers on {s.host}:{s.port}[/] (run: medhtap db up)")
         raise typer.Exit(1)
-    engine = write_engine(s)
+    engine = make_engine(s.server_url(), settings=s, pool_size=1)  # the database may not exist yet
     try:
         caps = probe(engine)
         try:
             revision = migrate.current(s)
-        except Exception:
-            revision = None
+        except DBAPIError:
+            revision = "not migrated (run: medhtap db migrate)"
     finally:
         engine.dispose()
     info = {
