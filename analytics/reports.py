@@ -1,0 +1,219 @@
+"""Cost-analysis report (费用分析): plain functions over the read engine, no HTTP.
+
+`cost_report()` runs the SQL in analytics/sql/cost_*.sql in one snapshot and derives the
+ratios from exact decimal sums; `to_csv()` / `to_html()` render it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import Engine
+
+from medhtap.analytics import sqlfiles
+from medhtap.analytics.formats import jsonable
+from medhtap.analytics.formats import to_csv as _csv
+from medhtap.analytics.readpath import read_txn
+from medhtap.platform.errors import ValidationFailed
+
+# group_by choice -> (output column, whitelisted SQL expression) pairs. Aliases: s settlement,
+# v visit, i institution, d diagnosis (see cost_report.sql).
+DIMENSIONS: dict[str, list[tuple[str, str]]] = {
+    "institution": [("fixmedins_code", "s.fixmedins_code"), ("fixmedins_name", "i.fixmedins_name")],
+    "institution_level": [("hosp_lv", "s.hosp_lv")],
+    "department": [("dept_name", "v.dept_name")],
+    "diagnosis": [("main_diag_code", "v.main_diag_code"), ("diag_name", "d.diag_name")],
+    "diagnosis_chapter": [("diag_chapter", "d.chapter")],
+    "insurance_type": [("insutype", "s.insutype")],
+    "visit_kind": [("med_type", "s.med_type")],
+    "month": [("month", "DATE_FORMAT(s.setl_time, '%Y-%m')")],
+}
+SUMS = (
+    "medfee_sumamt",
+    "hifp_pay",
+    "acct_pay",
+    "psn_cash_pay",
+    "psn_part_amt",
+    "fee_amt",
+    "drug_amt",
+    "material_amt",
+)
+MEASURES = (
+    "visits",
+    "persons",
+    "medfee_sumamt",
+    "hifp_pay",
+    "acct_pay",
+    "psn_cash_pay",
+    "fund_share",
+    "avg_cost_per_visit",
+    "drug_share",
+    "material_share",
+    "oop_ratio",
+    "avg_inpatient_los",
+)
+RATIO = Decimal("0.0001")
+# fee lines of a settlement in [from, to) are read from this long before `from` (see SQL)
+FEE_LOOKBACK = dt.timedelta(days=366)
+CENT = Decimal("0.01")
+
+
+def parse_group_by(raw: str | list[str] | None) -> list[str]:
+    items = raw.split(",") if isinstance(raw, str) else (raw or [])
+    dims = [d.strip() for d in items if d.strip()] or ["institution"]
+    unknown = [d for d in dims if d not in DIMENSIONS]
+    if unknown:
+        raise ValidationFailed(
+            f"unknown group_by {', '.join(unknown)}; choose from {', '.join(DIMENSIONS)}",
+            allowed=list(DIMENSIONS),
+        )
+    return list(dict.fromkeys(dims))
+
+
+def period(date_from: dt.date, date_to: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """Inclusive dates -> the half-open settlement-time range [from 00:00, to+1 00:00)."""
+    if date_to < date_from:
+        raise ValidationFailed("'to' is before 'from'")
+    start = dt.datetime.combine(date_from, dt.time())
+    return start, dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time())
+
+
+def _div(a: Decimal | int | None, b: Decimal | int | None, q: Decimal = RATIO) -> Decimal | None:
+    if a is None or not b:
+        return None
+    return (Decimal(a) / Decimal(b)).quantize(q, rounding=ROUND_HALF_UP)
+
+
+def derive(row: dict[str, Any]) -> dict[str, Any]:
+    """The report's ratios, from the exact sums of one group (or of the total)."""
+    med = row["medfee_sumamt"]
+    return {
+        "fund_share": _div(row["hifp_pay"], med),
+        "avg_cost_per_visit": _div(med, row["visits"], CENT),
+        "drug_share": _div(row["drug_amt"], row["fee_amt"]),
+        "material_share": _div(row["material_amt"], row["fee_amt"]),
+        # the person's burden (account + cash) over the total: 个人负担比例
+        "oop_ratio": _div(row["psn_part_amt"], med),
+        "avg_inpatient_los": _div(row["inpatient_days"], row["inpatient_visits"], CENT),
+    }
+
+
+@dataclass
+class CostReport:
+    date_from: dt.date
+    date_to: dt.date
+    group_by: list[str]
+    key_columns: list[str]
+    groups: list[dict[str, Any]]
+    totals: dict[str, Any]
+    trend: list[dict[str, Any]] | None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.key_columns, *MEASURES]
+
+    def label(self, group: dict[str, Any]) -> str:
+        return " / ".join(str(group[k]) for k in self.key_columns)
+
+    def as_json(self) -> dict[str, Any]:
+        def clean(d: dict[str, Any]) -> dict[str, Any]:
+            return {k: jsonable(v) for k, v in d.items() if k != "top_items"} | (
+                {"top_items": [{k: jsonable(v) for k, v in t.items()} for t in d["top_items"]]}
+                if "top_items" in d
+                else {}
+            )
+
+        return {
+            "from": self.date_from.isoformat(),
+            "to": self.date_to.isoformat(),
+            "group_by": self.group_by,
+            "columns": self.columns,
+            "groups": [clean(g) for g in self.groups],
+            "totals": clean(self.totals),
+            "trend": [clean(t) for t in self.trend] if self.trend is not None else None,
+            **self.meta,
+        }
+
+
+def _grouping(dims: list[str], prefix: str = "") -> tuple[str, str, str, list[str]]:
+    pairs = [p for d in dims for p in DIMENSIONS[d]]
+    select = ", ".join(f"{expr} AS {alias}" for alias, expr in pairs)
+    group_by = ", ".join(expr for _, expr in pairs)
+    keys = ", ".join(f"{prefix}{alias}" for alias, _ in pairs)
+    return select, group_by, keys, [alias for alias, _ in pairs]
+
+
+def _finish(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r | derive(r) for r in rows]
+
+
+def _totals(groups: list[dict[str, Any]]) -> dict[str, Any]:
+    sums: dict[str, Any] = {k: sum((g[k] for g in groups), Decimal(0)) for k in SUMS}
+    for k in ("visits", "inpatient_visits", "inpatient_days"):
+        sums[k] = sum(int(g[k] or 0) for g in groups)
+    sums["persons"] = None  # a person can fall into several groups: not additive
+    latest = [g["latest_setl_time"] for g in groups if g["latest_setl_time"]]
+    sums["latest_setl_time"] = max(latest) if latest else None
+    return sums | derive(sums)
+
+
+def cost_report(
+    read_engine: Engine,
+    date_from: dt.date,
+    date_to: dt.date,
+    group_by: list[str],
+    *,
+    trend: bool = False,
+    top_items: bool = True,
+) -> CostReport:
+    start, end = period(date_from, date_to)
+    params = {"from": start, "to": end, "fee_from": start - FEE_LOOKBACK}
+    select, gby, keys, key_cols = _grouping(group_by)
+    with read_txn(read_engine) as txn:
+        sql = sqlfiles.with_groups(
+            sqlfiles.load("cost_report"), select=select, group_by=gby, keys=keys
+        )
+        groups = _finish(txn.query(sql, params, kind="cost_report").records())
+        if top_items:
+            top_sql = sqlfiles.with_groups(
+                sqlfiles.load("cost_top_items"), select=select, group_by=gby, keys=keys
+            )
+            by_group: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+            for r in txn.query(top_sql, params, kind="cost_top_items").records():
+                key = tuple(r[k] for k in key_cols)
+                by_group.setdefault(key, []).append(
+                    {k: r[k] for k in ("item_code", "item_name", "item_kind", "amount", "qty")}
+                )
+            for g in groups:
+                g["top_items"] = by_group.get(tuple(g[k] for k in key_cols), [])
+        months: list[dict[str, Any]] | None = None
+        if trend:
+            m_select, m_gby, m_keys, _ = _grouping(["month"])
+            m_sql = sqlfiles.with_groups(
+                sqlfiles.load("cost_report"), select=m_select, group_by=m_gby, keys=m_keys
+            )
+            months = _finish(txn.query(m_sql, params, kind="cost_trend").records())
+        meta = txn.meta()
+    totals = _totals(groups)
+    latest = totals["latest_setl_time"]
+    snap = meta["snapshot"]
+    if latest is not None:
+        # freshness: how far the newest settlement in the answer is behind the snapshot
+        lag = dt.datetime.fromisoformat(snap["read_at_local"]) - latest
+        snap["newest_setl_time"] = latest.isoformat()
+        snap["newest_setl_age_s"] = round(lag.total_seconds(), 3)
+    return CostReport(date_from, date_to, group_by, key_cols, groups, totals, months, meta)
+
+
+def to_csv(report: CostReport) -> str:
+    cols = [*report.columns, "top_items"]
+    rows = [
+        [g.get(c) for c in report.columns]
+        + ["; ".join(f"{t['item_name']} ({t['amount']})" for t in g.get("top_items", []))]
+        for g in report.groups
+    ]
+    return _csv(cols, rows)
