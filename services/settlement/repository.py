@@ -28,6 +28,12 @@ IDEM = IdempotencyRecord.__table__
 ITEM = CatalogItem.__table__
 POLICY = Policy.__table__
 
+# fee_detail is partitioned by month of fee_ocur_time, so its clustered key is local to each
+# partition: "all lines of a visit" on the primary key is one cop task per partition (~98,
+# measured ~7 ms). The global unique index (mdtrt_id, feedetl_sn) finds them in one range
+# scan; without statistics the optimizer does not choose it, so name it.
+FEE_BY_VISIT = "/*+ USE_INDEX(fee_detail, uq_fee_detail_mdtrt_id_feedetl_sn) */"
+
 
 def _one(session: Session, stmt: Any, lock: bool) -> Row[Any] | None:
     if lock:
@@ -167,8 +173,10 @@ def set_visit_status(session: Session, mdtrt_id: str, status: str) -> None:
 
 
 def existing_feedetl_sns(session: Session, mdtrt_id: str, sns: Iterable[str]) -> list[str]:
-    stmt = select(FEE.c.feedetl_sn).where(
-        FEE.c.mdtrt_id == mdtrt_id, FEE.c.feedetl_sn.in_(list(sns))
+    stmt = (
+        select(FEE.c.feedetl_sn)
+        .prefix_with(FEE_BY_VISIT)
+        .where(FEE.c.mdtrt_id == mdtrt_id, FEE.c.feedetl_sn.in_(list(sns)))
     )
     return sorted(session.execute(stmt).scalars())
 
@@ -207,6 +215,7 @@ def active_lines(session: Session, mdtrt_id: str) -> Sequence[Row[Any]]:
             ITEM.c.age_min,
             ITEM.c.age_max,
         )
+        .prefix_with(FEE_BY_VISIT)
         .join(ITEM, ITEM.c.item_code == FEE.c.item_code)
         .where(FEE.c.mdtrt_id == mdtrt_id, FEE.c.fee_status == "active")
         .order_by(FEE.c.feedetl_sn)
@@ -248,6 +257,7 @@ def unsettle_lines(session: Session, mdtrt_id: str, setl_id: str) -> int:
     zero = Decimal("0.00")
     result = session.execute(
         update(FEE)
+        .prefix_with(FEE_BY_VISIT)
         .where(FEE.c.mdtrt_id == mdtrt_id, FEE.c.setl_id == setl_id)
         .values(
             fee_status="active",

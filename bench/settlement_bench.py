@@ -1,0 +1,552 @@
+"""Settlement throughput and latency: the service over HTTP vs the same SQL over raw pymysql.
+
+    .venv/bin/python bench/settlement_bench.py --clients 1,8,32 --seconds 8 [--write]
+
+Three paths settle pre-built visits (4 fee lines each, one insured person per visit drawn
+from a pool of 2,000, so people rarely collide) in a separate database, medhtap_bench_settlement:
+- http:    POST /v1/visits/{id}/settlement with an Idempotency-Key, end to end through
+           uvicorn (a subprocess, --workers N) -> FastAPI -> service -> SQLAlchemy -> TiDB;
+           the load generator is Python threads (http.client, keep-alive) on the same host.
+- service: the same service.settle() called in-process from threads (no HTTP).
+- raw:     the same SQL statements, in the same order, with the same locks, issued with
+           pymysql directly (no HTTP, no ORM); the money is computed by the same rules.settle().
+Every path runs at each client count in the same run; the table gives the ratio to raw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import json
+import os
+import platform as stdlib_platform
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pymysql
+
+from medhtap.platform import migrate
+from medhtap.platform.db import write_engine
+from medhtap.platform.settings import get_settings
+from medhtap.schema.seed import seed_reference
+from medhtap.services.auth import Principal
+from medhtap.services.settlement import rules, service
+from medhtap.services.settlement.schemas import SettleIn
+
+ROOT = Path(__file__).resolve().parents[1]
+DB = "medhtap_bench_settlement"
+INST = "H11010000001"  # level 3
+LINES = [
+    ("XA01BAA001", "2", "35.50"),
+    ("XC10AAA005", "1", "120.00"),
+    ("S210300001", "1", "200.00"),
+    ("XR06AEA012", "1", "50.00"),
+]
+PERSONS = 2000
+HIS_KEY = "dev-his-key"
+
+
+def settings() -> Any:
+    return get_settings().model_copy(update={"database": DB, "analyst_user": "bench_stl_analyst"})
+
+
+def connect(s: Any) -> pymysql.connections.Connection:
+    return pymysql.connect(
+        host=s.host,
+        port=s.port,
+        user=s.user,
+        password=s.password.get_secret_value(),
+        database=DB,
+        autocommit=False,
+        init_command="SET tidb_txn_mode='pessimistic'",
+    )
+
+
+# ---- data ------------------------------------------------------------------------------------
+
+
+def prepare(s: Any) -> list[str]:
+    migrate.upgrade(s)
+    engine = write_engine(s)
+    with engine.begin() as conn:
+        seed_reference(conn)
+    engine.dispose()
+    conn = connect(s)
+    with conn.cursor() as cur:
+        cur.execute("SELECT psn_no FROM insured_person WHERE psn_no LIKE 'BENCH%'")
+        have = [r[0] for r in cur.fetchall()]
+        if len(have) < PERSONS:
+            rows = [
+                (
+                    f"BENCH{i:06d}",
+                    f"{900000000000000000 + i:018d}",
+                    "Bench",
+                    "1",
+                    dt.date(1980, 1, 1),
+                    "310",
+                    "110100",
+                    Decimal("1000000.00"),
+                    "active",
+                )
+                for i in range(PERSONS)
+            ]
+            cur.executemany(
+                "INSERT IGNORE INTO insured_person (psn_no, certno, psn_name, gend, brdy, "
+                "insutype, admdvs, acct_balc, psn_status) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                rows,
+            )
+            have = [r[0] for r in rows]
+    conn.commit()
+    conn.close()
+    return have
+
+
+def make_visits(s: Any, persons: list[str], n: int) -> list[str]:
+    """n open visits with the four fee lines each, inserted in bulk (not timed)."""
+    now = dt.datetime.now().replace(microsecond=0)
+    ids = [uuid.uuid4().hex for _ in range(n)]
+    conn = connect(s)
+    with conn.cursor() as cur:
+        for i in range(0, n, 1000):
+            chunk = ids[i : i + 1000]
+            cur.executemany(
+                "INSERT INTO visit (mdtrt_id, psn_no, fixmedins_code, med_type, dept_name, "
+                "begntime, main_diag_code, vis_status) VALUES (%s,%s,%s,'outpatient','GP',%s,"
+                "'E11.9','open')",
+                [(v, random.choice(persons), INST, now) for v in chunk],
+            )
+            cur.executemany(
+                "INSERT INTO fee_detail (mdtrt_id, feedetl_sn, item_code, cnt, pric, "
+                "det_item_fee_sumamt, fee_ocur_time, fee_status, fulamt_ownpay_amt, "
+                "overlmt_selfpay, preselfpay_amt, inscp_scp_amt) "
+                "VALUES (%s,%s,%s,%s,%s,%s,%s,'active',0,0,0,0)",
+                [
+                    (v, f"L{j}", code, cnt, pric, rules.money(Decimal(cnt) * Decimal(pric)), now)
+                    for v in chunk
+                    for j, (code, cnt, pric) in enumerate(LINES)
+                ],
+            )
+            conn.commit()
+    conn.close()
+    return ids
+
+
+# ---- the three paths -------------------------------------------------------------------------
+
+
+def raw_settle(conn: pymysql.connections.Connection, mdtrt_id: str, key: str) -> None:
+    """The statements the service issues for one settlement, in its order and with its locks."""
+    cur = conn.cursor()
+    scoped = f"2207:his:{key}"
+    conn.begin()
+    try:
+        cur.execute("SELECT * FROM idempotency_record WHERE idem_key=%s FOR UPDATE", (scoped,))
+        assert cur.fetchone() is None
+        cur.execute("SELECT * FROM visit WHERE mdtrt_id=%s FOR UPDATE", (mdtrt_id,))
+        v = cur.fetchone()
+        psn_no, begntime = v[1], v[5]
+        cur.execute(
+            "SELECT psn_no, insutype, gend, brdy, acct_balc, admdvs FROM insured_person "
+            "WHERE psn_no=%s FOR UPDATE",
+            (psn_no,),
+        )
+        _, insutype, gend, brdy, balc, admdvs = cur.fetchone()
+        cur.execute("SELECT hosp_lv FROM institution WHERE fixmedins_code=%s", (INST,))
+        hosp_lv = cur.fetchone()[0]
+        cur.execute(
+            "SELECT policy_id, dedc_amt, dedc_scope, pool_prop, annual_cap FROM policy "
+            "WHERE admdvs IN (%s,'000000') AND insutype=%s AND med_type='outpatient' "
+            "AND hosp_lv=%s AND begndate<=%s AND (enddate IS NULL OR enddate>=%s) "
+            "ORDER BY admdvs='000000', begndate DESC LIMIT 1",
+            (admdvs, insutype, hosp_lv, begntime.date(), begntime.date()),
+        )
+        pol = cur.fetchone()
+        cur.execute(
+            "SELECT /*+ USE_INDEX(f, uq_fee_detail_mdtrt_id_feedetl_sn) */ "
+            "f.feedetl_sn, f.cnt, f.pric, c.item_code, c.item_kind, c.chrgitm_lv, "
+            "c.selfpay_prop, c.pric_uplmt_amt, c.gend_lmt, c.age_min, c.age_max FROM fee_detail f "
+            "JOIN catalog_item c ON c.item_code=f.item_code WHERE f.mdtrt_id=%s "
+            "AND f.fee_status='active' ORDER BY f.feedetl_sn",
+            (mdtrt_id,),
+        )
+        lines = [rules.Line(r[0], rules.Item(*r[3:]), r[1], r[2]) for r in cur.fetchall()]
+        year = begntime.year
+        cur.execute(
+            "SELECT dedc_used, hifp_paid FROM person_year_accumulator WHERE psn_no=%s "
+            "AND year=%s AND med_type='outpatient' FOR UPDATE",
+            (psn_no, year),
+        )
+        acc = cur.fetchone()
+        r = rules.settle(
+            lines,
+            rules.Person(insutype, gend, brdy, balc),
+            begntime.date(),
+            rules.Benefit(pol[1], pol[2], pol[3], pol[4]),
+            rules.Used(*acc) if acc else rules.Used(),
+            use_account=True,
+        )
+        setl_id, now, after = uuid.uuid4().hex, dt.datetime.now(), balc - r.acct_pay
+        cur.execute(
+            "INSERT INTO settlement (setl_id, setl_type, setl_status, mdtrt_id, psn_no, "
+            "fixmedins_code, insutype, med_type, hosp_lv, setl_time, medfee_sumamt, "
+            "fulamt_ownpay_amt, overlmt_selfpay, preselfpay_amt, inscp_scp_amt, act_pay_dedc, "
+            "hifp_pay, pool_prop_selfpay, psn_part_amt, acct_pay, psn_cash_pay, acct_balc_after, "
+            "idempotency_key, policy_id) VALUES (%s,'normal','settled',%s,%s,%s,%s,'outpatient',"
+            "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+            (
+                setl_id,
+                mdtrt_id,
+                psn_no,
+                INST,
+                insutype,
+                hosp_lv,
+                now,
+                r.medfee_sumamt,
+                r.fulamt_ownpay_amt,
+                r.overlmt_selfpay,
+                r.preselfpay_amt,
+                r.inscp_scp_amt,
+                r.act_pay_dedc,
+                r.hifp_pay,
+                r.pool_prop_selfpay,
+                r.psn_part_amt,
+                r.acct_pay,
+                r.psn_cash_pay,
+                after,
+                key,
+                pol[0],
+            ),
+        )
+        cur.executemany(
+            "UPDATE fee_detail SET fee_status='settled', setl_id=%s, fulamt_ownpay_amt=%s, "
+            "overlmt_selfpay=%s, preselfpay_amt=%s, inscp_scp_amt=%s, ownpay_reason=%s "
+            "WHERE mdtrt_id=%s AND feedetl_sn=%s",
+            [
+                (
+                    setl_id,
+                    s.fulamt_ownpay_amt,
+                    s.overlmt_selfpay,
+                    s.preselfpay_amt,
+                    s.inscp_scp_amt,
+                    s.ownpay_reason,
+                    mdtrt_id,
+                    s.feedetl_sn,
+                )
+                for s in r.lines
+            ],
+        )
+        if acc:
+            cur.execute(
+                "UPDATE person_year_accumulator SET dedc_used=dedc_used+%s, "
+                "hifp_paid=hifp_paid+%s, setl_cnt=setl_cnt+1 WHERE psn_no=%s AND "
+                "year=%s AND med_type='outpatient'",
+                (r.act_pay_dedc, r.hifp_pay, psn_no, year),
+            )
+        else:
+            cur.execute(
+                "INSERT INTO person_year_accumulator (psn_no, year, med_type, dedc_used, "
+                "hifp_paid, setl_cnt) VALUES (%s,%s,'outpatient',%s,%s,1)",
+                (psn_no, year, r.act_pay_dedc, r.hifp_pay),
+            )
+        if r.acct_pay:
+            cur.execute("UPDATE insured_person SET acct_balc=%s WHERE psn_no=%s", (after, psn_no))
+            cur.execute(
+                "INSERT INTO account_ledger (psn_no, setl_id, amount, balance_after) "
+                "VALUES (%s,%s,%s,%s)",
+                (psn_no, setl_id, -r.acct_pay, after),
+            )
+        cur.execute("UPDATE visit SET vis_status='settled' WHERE mdtrt_id=%s", (mdtrt_id,))
+        cur.execute(
+            "INSERT INTO audit_log (actor, action, entity, entity_id, detail) "
+            "VALUES ('his','settle','settlement',%s,%s)",
+            (setl_id, json.dumps({"mdtrt_id": mdtrt_id, "idempotency_key": key})),
+        )
+        cur.execute(
+            "INSERT INTO idempotency_record (idem_key, request_hash, status_code, "
+            "response) VALUES (%s,%s,200,%s)",
+            (scoped, "0" * 64, json.dumps({"setl_id": setl_id})),
+        )
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+
+
+@dataclass
+class RunResult:
+    path: str
+    clients: int
+    ok: int
+    errors: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def tps(self) -> float:
+        return self.ok / self.seconds
+
+    def pct(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        data = sorted(self.latencies)
+        return data[min(len(data) - 1, int(q * len(data)))] * 1000
+
+
+def drive(
+    path: str,
+    clients: int,
+    seconds: float,
+    visits: list[str],
+    worker: Callable[[], Callable[[str], None]],
+) -> RunResult:
+    lock = threading.Lock()
+    todo = list(visits)
+    lat: list[float] = []
+    errors = [0]
+    stop_at = [0.0]
+    start_evt = threading.Event()
+
+    def loop() -> None:
+        do = worker()
+        start_evt.wait()
+        while time.perf_counter() < stop_at[0]:
+            with lock:
+                if not todo:
+                    return
+                v = todo.pop()
+            t = time.perf_counter()
+            try:
+                do(v)
+            except Exception as exc:  # counted, shown once
+                with lock:
+                    errors[0] += 1
+                    if errors[0] == 1:
+                        print(f"  first error on {path}: {exc!r}", file=sys.stderr)
+                continue
+            d = time.perf_counter() - t
+            with lock:
+                lat.append(d)
+
+    threads = [threading.Thread(target=loop) for _ in range(clients)]
+    for th in threads:
+        th.start()
+    time.sleep(0.2)  # let every worker open its connection first
+    began = time.perf_counter()
+    stop_at[0] = began + seconds
+    start_evt.set()
+    for th in threads:
+        th.join()
+    elapsed = time.perf_counter() - began
+    if not todo:
+        print(f"  warning: {path} x{clients} ran out of visits", file=sys.stderr)
+    return RunResult(path, clients, len(lat), errors[0], elapsed, lat)
+
+
+def raw_worker(s: Any) -> Callable[[], Callable[[str], None]]:
+    def make() -> Callable[[str], None]:
+        conn = connect(s)
+        return lambda v: raw_settle(conn, v, uuid.uuid4().hex)
+
+    return make
+
+
+def service_worker(engine: Any) -> Callable[[], Callable[[str], None]]:
+    caller = service.Caller(Principal("his"))
+    body = SettleIn(use_account=True)
+
+    def make() -> Callable[[str], None]:
+        return lambda v: service.settle(engine, caller, v, uuid.uuid4().hex, body) and None
+
+    return make
+
+
+def http_worker(port: int) -> Callable[[], Callable[[str], None]]:
+    body = json.dumps({"use_account": True})
+
+    def make() -> Callable[[str], None]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+        def do(v: str) -> None:
+            conn.request(
+                "POST",
+                f"/v1/visits/{v}/settlement",
+                body=body,
+                headers={
+                    "X-API-Key": HIS_KEY,
+                    "Idempotency-Key": uuid.uuid4().hex,
+                    "Content-Type": "application/json",
+                },
+            )
+            resp = conn.getresponse()
+            data = resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"HTTP {resp.status}: {data[:200]!r}")
+
+        return do
+
+    return make
+
+
+def start_server(s: Any, workers: int) -> tuple[subprocess.Popen[bytes], int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "MEDHTAP_DATABASE": DB, "MEDHTAP_ANALYST_USER": s.analyst_user}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "medhtap.services.api:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=env,
+        cwd=ROOT,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", "/healthz")
+            if c.getresponse().status == 200:
+                return proc, port
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("uvicorn did not start")
+
+
+def machine() -> dict[str, str]:
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    mem = next((ln.split()[1] for ln in meminfo if ln.startswith("MemTotal")), "0")
+    s = settings()
+    conn = connect(s)
+    with conn.cursor() as cur:
+        cur.execute("SELECT VERSION()")
+        version = cur.fetchone()[0]
+    conn.close()
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{os.cpu_count()} CPUs (nproc), {int(mem) / 1024 / 1024:.1f} GiB RAM, "
+        f"{stdlib_platform.system()} {stdlib_platform.machine()}, "
+        f"Python {stdlib_platform.python_version()}",
+        "tidb": version,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--clients", default="1,8,32")
+    ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--paths", default="raw,service,http")
+    ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    ap.add_argument(
+        "--visits",
+        type=int,
+        default=0,
+        help="visits prepared per run (default: enough for 600 tps)",
+    )
+    ap.add_argument("--write", action="store_true", help="write bench/SETTLEMENT.md")
+    args = ap.parse_args()
+    levels = [int(c) for c in args.clients.split(",")]
+    paths = args.paths.split(",")
+    s = settings()
+    print(f"preparing database {DB} ...", file=sys.stderr)
+    persons = prepare(s)
+    info = machine()
+    engine = write_engine(s)
+    server = None
+    if "http" in paths:
+        server = start_server(s, args.workers)
+    results: dict[tuple[str, int], RunResult] = {}
+    try:
+        for n in levels:
+            for path in paths:
+                need = args.visits or int(args.seconds * 600) + 200
+                visits = make_visits(s, persons, need)
+                worker = {
+                    "raw": lambda: raw_worker(s),
+                    "service": lambda: service_worker(engine),
+                    "http": lambda: http_worker(server[1]),
+                }[path]()  # type: ignore[index]
+                res = drive(path, n, args.seconds, visits, worker)
+                results[(path, n)] = res
+                print(
+                    f"  {path:8s} x{n:<3d} {res.tps:7.1f}/s p50 {res.pct(0.5):6.1f} ms "
+                    f"p99 {res.pct(0.99):6.1f} ms errors {res.errors}",
+                    file=sys.stderr,
+                )
+    finally:
+        if server:
+            server[0].terminate()
+            server[0].wait(timeout=20)
+        engine.dispose()
+    table = render(results, levels, paths, info, args)
+    print(table)
+    if args.write:
+        write_md(table)
+
+
+def render(
+    results: dict[tuple[str, int], RunResult],
+    levels: list[int],
+    paths: list[str],
+    info: dict[str, str],
+    args: Any,
+) -> str:
+    out = [
+        f"- date: {info['date']}",
+        f"- machine: {info['machine']}",
+        f"- TiDB: {info['tidb']} (unistore, same host)",
+        f"- run: {args.seconds:g} s per cell, uvicorn --workers {args.workers}, "
+        f"`{' '.join(sys.argv[1:]) or '(defaults)'}`",
+        "",
+        "| clients | path | settlements/s | p50 ms | p99 ms | errors | throughput vs raw |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for n in levels:
+        raw = results.get(("raw", n))
+        for path in paths:
+            r = results[(path, n)]
+            ratio = f"{r.tps / raw.tps:.0%}" if raw and raw.tps else "-"
+            out.append(
+                f"| {n} | {path} | {r.tps:.0f} | {r.pct(0.5):.1f} | {r.pct(0.99):.1f} "
+                f"| {r.errors} | {ratio} |"
+            )
+    return "\n".join(out)
+
+
+def write_md(table: str) -> None:
+    md = ROOT / "bench" / "SETTLEMENT.md"
+    text = md.read_text() if md.exists() else ""
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + start + "\n" + table + "\n" + end + rest.split(end, 1)[1]
+    else:
+        text += f"\n{start}\n{table}\n{end}\n"
+    md.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
