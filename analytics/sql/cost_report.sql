@@ -8,7 +8,7 @@ fees AS (
   -- range (partition pruning) and joined on setl_id, which has no index on fee_detail, so
   -- the plan is a hash join: a per-settlement index lookup into a table partitioned by
   -- month touches every partition and was 20x slower here. Lines are read
-  -- from :fee_from (one year before :from), so a stay longer than a year loses its
+  -- from "fee_from" (one year before "from"), so a stay longer than a year loses its
   -- oldest lines from the drug/material shares only; money sums come from settlements.
   SELECT fd.setl_id,
          SUM(fd.det_item_fee_sumamt) AS fee_amt,

@@ -1,3 +1,135 @@
-from fastapi import APIRouter
+"""Analytics HTTP API: analyst SQL, cost reports, fund risk control, person profiles.
 
-router = APIRouter()
+Handlers validate and delegate to medhtap.analytics; every read runs on the runtime's
+read engine (the SELECT-only analyst account), only risk alerts are written with the
+write engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from medhtap.analytics import profile, reports, risk
+from medhtap.analytics.analyst_sql import run_analyst_sql
+from medhtap.analytics.errors import (
+    QueryTimeout,
+    QueryTooLarge,
+    SqlFailed,
+    SqlPermissionDenied,
+    SqlRejected,
+)
+from medhtap.analytics.formats import to_csv
+from medhtap.analytics.html import to_html
+from medhtap.platform.errors import Forbidden, NotFound, Unauthorized, ValidationFailed, responses
+from medhtap.services.analyst.schemas import RiskRunIn, SqlIn
+from medhtap.services.auth import Principal, require
+from medhtap.services.deps import AnalystCaller, RuntimeDep
+
+router = APIRouter(tags=["analytics"])
+# Person profiles and rule runs: fund managers (and admins), not analysts: a profile is
+# personal data about one named person, and a run writes alerts.
+ManagerOnly = Annotated[Principal, Depends(require("manager"))]
+READ_ERRORS = (Unauthorized, Forbidden, QueryTimeout, QueryTooLarge, SqlFailed)
+
+
+def _meta_headers(meta: dict[str, Any]) -> dict[str, str]:
+    snap = meta.get("snapshot", {})
+    return {
+        "X-MedHTAP-Engine": str(meta.get("engine")),
+        "X-MedHTAP-Elapsed-Ms": str(meta.get("elapsed_ms")),
+        "X-MedHTAP-Snapshot-TSO": str(snap.get("tso")),
+        "X-MedHTAP-Snapshot-Time": str(snap.get("snapshot_time")),
+    }
+
+
+@router.post(
+    "/v1/sql",
+    summary="Run one read-only SELECT as the analyst database account (T+0)",
+    responses=responses(SqlRejected, SqlPermissionDenied, *READ_ERRORS),
+)
+def analyst_sql(body: SqlIn, runtime: RuntimeDep, _: AnalystCaller) -> Response:
+    max_rows = min(body.max_rows, runtime.settings.analyst_max_rows)
+    answer = run_analyst_sql(
+        runtime.read_engine, body.sql, max_rows=max_rows, database=runtime.settings.database
+    )
+    if body.format == "csv":
+        return Response(
+            to_csv(answer.result.columns, answer.result.rows),
+            media_type="text/csv; charset=utf-8",
+            headers=_meta_headers(answer.meta)
+            | {"X-MedHTAP-Truncated": str(answer.result.truncated).lower()},
+        )
+    return JSONResponse(answer.as_json(), headers=_meta_headers(answer.meta))
+
+
+@router.get(
+    "/v1/reports/cost",
+    summary="Cost analysis by group: visits, persons, money, shares, top items",
+    responses=responses(ValidationFailed, *READ_ERRORS),
+)
+def cost_report(
+    runtime: RuntimeDep,
+    _: AnalystCaller,
+    date_from: Annotated[dt.date, Query(alias="from")],
+    date_to: Annotated[dt.date, Query(alias="to")],
+    group_by: Annotated[
+        str, Query(description=f"comma separated: {', '.join(reports.DIMENSIONS)}")
+    ] = "institution",
+    format: Literal["json", "csv", "html"] = "json",
+) -> Response:
+    dims = reports.parse_group_by(group_by)
+    report = reports.cost_report(
+        runtime.read_engine, date_from, date_to, dims, trend=format == "html"
+    )
+    headers = _meta_headers(report.meta)
+    if format == "csv":
+        return Response(
+            reports.to_csv(report), media_type="text/csv; charset=utf-8", headers=headers
+        )
+    if format == "html":
+        return HTMLResponse(to_html(report), headers=headers)
+    return JSONResponse(report.as_json(), headers=headers)
+
+
+@router.post(
+    "/v1/risk/run",
+    summary="Run the fund risk-control rules now and store their alerts",
+    responses=responses(ValidationFailed, *READ_ERRORS),
+)
+def risk_run(body: RiskRunIn, runtime: RuntimeDep, _: ManagerOnly) -> dict[str, Any]:
+    date_from, date_to = risk.default_window(body.date_from, body.date_to)
+    outcome = risk.run_rules(
+        runtime.read_engine, runtime.write_engine, date_from, date_to, body.rules
+    )
+    return outcome.as_json()
+
+
+@router.get(
+    "/v1/risk/alerts",
+    summary="Risk alerts with the rows that prove them",
+    responses=responses(*READ_ERRORS),
+)
+def risk_alerts(
+    runtime: RuntimeDep,
+    _: AnalystCaller,
+    rule: str | None = None,
+    status: str | None = "open",
+    psn_no: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    return risk.list_alerts(
+        runtime.read_engine, rule=rule, status=status, psn_no=psn_no, limit=limit
+    )
+
+
+@router.get(
+    "/v1/persons/{psn_no}/profile",
+    summary="Data portrait (数据画像) of one insured person: fund managers only",
+    responses=responses(NotFound, *READ_ERRORS),
+)
+def person_profile(psn_no: str, runtime: RuntimeDep, _: ManagerOnly) -> dict[str, Any]:
+    return profile.person_profile(runtime.read_engine, psn_no)

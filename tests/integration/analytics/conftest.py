@@ -123,11 +123,12 @@ class Factory:
         cancel: bool = False,
         gend: str = "1",
         age: int = 50,
+        discharged: bool = True,
     ) -> SettledVisit:
         """A visit with fee lines (item_code, cnt, unit price); settled unless told not."""
         mdtrt_id = "M" + uuid.uuid4().hex
         setl_id = "S" + uuid.uuid4().hex if settle else None
-        if endtime is None:
+        if endtime is None and discharged:
             endtime = begntime + (
                 dt.timedelta(days=3) if med_type == "inpatient" else dt.timedelta(hours=1)
             )
@@ -160,7 +161,7 @@ class Factory:
         insutype = "310"
         dedc, pool_bp, policy_id = self.policy[(insutype, med_type, lv)]
         m = settle_amounts(splits, dedc if med_type == "inpatient" else 0, pool_bp, 0)
-        setl_time = endtime + dt.timedelta(minutes=5)
+        setl_time = (endtime or begntime) + dt.timedelta(minutes=5)
         with self.engine.begin() as conn:
             conn.execute(
                 insert(Visit.__table__).values(
