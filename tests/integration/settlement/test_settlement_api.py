@@ -361,3 +361,45 @@ class TestPersons:
         psn = factory.person()
         r = factory.client.get(f"/v1/persons/{psn}", headers={"X-API-Key": "dev-analyst-key"})
         assert r.status_code == 403
+
+
+class TestRetries:
+    def test_a_retryable_tidb_error_reruns_the_whole_unit_once(
+        self, factory: Factory, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A deadlock reported at the last statement rolls everything back; the helper
+        re-runs the unit from its first read, and the money moves exactly once."""
+        import pymysql
+        from sqlalchemy.exc import OperationalError
+
+        from medhtap.services.settlement import repository
+
+        psn = factory.person("310", "500.00")
+        visit = factory.visit(psn)
+        factory.fees(visit, EXAMPLE_LINES)
+        real = repository.put_idempotency
+        calls = {"n": 0}
+
+        def deadlock_once(*args: Any, **kwargs: Any) -> None:
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise OperationalError("INSERT ...", {}, pymysql.err.OperationalError(1213, "x"))
+            real(*args, **kwargs)
+
+        monkeypatch.setattr(repository, "put_idempotency", deadlock_once)
+        r = factory.settle(visit)
+        assert r.status_code == 200 and calls["n"] == 2
+        assert factory.scalar("SELECT COUNT(*) FROM settlement WHERE mdtrt_id=:m", m=visit) == 1
+        assert factory.scalar("SELECT acct_balc FROM insured_person WHERE psn_no=:p", p=psn) == D(
+            "59.00"
+        )
+        assert factory.scalar("SELECT COUNT(*) FROM account_ledger WHERE psn_no=:p", p=psn) == 1
+
+
+def test_openapi_documents_the_settlement_api(factory: Factory) -> None:
+    spec = factory.client.get("/openapi.json").json()
+    settle = spec["paths"]["/v1/visits/{mdtrt_id}/settlement"]["post"]
+    assert {"200", "400", "409", "422", "503"} <= set(settle["responses"])
+    assert "IDEMPOTENCY_CONFLICT" in settle["responses"]["409"]["description"]
+    money = spec["components"]["schemas"]["SettlementOut"]["properties"]["hifp_pay"]
+    assert money["type"] == "string"
