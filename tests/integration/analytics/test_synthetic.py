@@ -1,0 +1,45 @@
+"""The synthetic loader keeps the money invariants and is idempotent per seed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Engine, text
+
+from medhtap.analytics.synthetic import load_synthetic
+
+
+def test_loads_consistent_rows_once_per_seed(engine: Engine) -> None:
+    # 2020: before every test window, so no other test sees these rows
+    stats = load_synthetic(engine, visits=400, seed=907, start=dt.date(2020, 1, 2), days=200)
+    assert not stats.skipped and stats.rows["visit"] == 400
+    assert stats.rows["fee_detail"] >= 400 * 2 and stats.rows["insured_person"] == 80
+    checks = {
+        "line split != amount": "SELECT COUNT(*) FROM fee_detail WHERE mdtrt_id LIKE '%S907V%' "
+        "AND fee_status = 'settled' AND fulamt_ownpay_amt + overlmt_selfpay + preselfpay_amt + inscp_scp_amt "
+        "<> det_item_fee_sumamt",
+        "settlement != its lines": "SELECT COUNT(*) FROM settlement s JOIN (SELECT setl_id, "
+        "SUM(det_item_fee_sumamt) a, SUM(inscp_scp_amt) i, SUM(fulamt_ownpay_amt) f "
+        "FROM fee_detail WHERE fee_status = 'settled' AND mdtrt_id LIKE '%S907V%' "
+        "GROUP BY setl_id) l ON l.setl_id = s.setl_id WHERE s.medfee_sumamt <> l.a "
+        "OR s.inscp_scp_amt <> l.i OR s.fulamt_ownpay_amt <> l.f",
+        "person share": "SELECT COUNT(*) FROM settlement WHERE psn_no LIKE 'SY907%' AND ("
+        "psn_part_amt <> acct_pay + psn_cash_pay OR medfee_sumamt - hifp_pay <> psn_part_amt)",
+        "reversal != -original": "SELECT COUNT(*) FROM settlement r JOIN settlement o "
+        "ON o.setl_id = r.orig_setl_id WHERE r.psn_no LIKE 'SY907%' "
+        "AND (r.medfee_sumamt <> -o.medfee_sumamt OR o.setl_status <> 'cancelled')",
+    }
+    with engine.connect() as conn:
+        for name, sql in checks.items():
+            assert conn.execute(text(sql)).scalar() == 0, name
+        kinds = dict(
+            conn.execute(
+                text(
+                    "SELECT setl_type, COUNT(*) FROM settlement WHERE psn_no LIKE 'SY907%' "
+                    "GROUP BY setl_type"
+                )
+            ).all()
+        )
+    assert kinds["normal"] == 400 and 0 < kinds.get("reversal", 0) < 40
+    again = load_synthetic(engine, visits=400, seed=907, start=dt.date(2020, 1, 2), days=200)
+    assert again.skipped
