@@ -16,8 +16,8 @@ def test_loads_consistent_rows_once_per_seed(engine: Engine) -> None:
     assert stats.rows["fee_detail"] >= 400 * 2 and stats.rows["insured_person"] == 80
     checks = {
         "line split != amount": "SELECT COUNT(*) FROM fee_detail WHERE mdtrt_id LIKE '%S907V%' "
-        "AND fee_status = 'settled' AND fulamt_ownpay_amt + overlmt_selfpay + preselfpay_amt + inscp_scp_amt "
-        "<> det_item_fee_sumamt",
+        "AND fee_status = 'settled' AND fulamt_ownpay_amt + overlmt_selfpay "
+        "+ preselfpay_amt + inscp_scp_amt <> det_item_fee_sumamt",
         "settlement != its lines": "SELECT COUNT(*) FROM settlement s JOIN (SELECT setl_id, "
         "SUM(det_item_fee_sumamt) a, SUM(inscp_scp_amt) i, SUM(fulamt_ownpay_amt) f "
         "FROM fee_detail WHERE fee_status = 'settled' AND mdtrt_id LIKE '%S907V%' "
