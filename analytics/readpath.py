@@ -104,7 +104,7 @@ def translate_db_error(exc: DBAPIError | MySQLError) -> Exception:
     """Map the server's refusal to a domain error; connection errors stay as they are."""
     code = error_code(exc)
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
-    args = getattr(orig, "args", ())
+    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
     message = str(args[1]) if len(args) > 1 else str(exc)
     if code in PERMISSION_CODES:
         return SqlPermissionDenied(message, tidb_code=code)

@@ -224,14 +224,14 @@ def store_alerts(write_engine: Engine, findings: list[Finding], run_id: str) -> 
             for f in findings
         ]
         for i in range(0, len(rows), 500):
-            stmt = mysql_insert(ALERTS).values(rows[i : i + 500])
+            ins = mysql_insert(ALERTS).values(rows[i : i + 500])
             # status and detected_at stay as they are: a closed alert stays closed
             session.execute(
-                stmt.on_duplicate_key_update(
-                    score=stmt.inserted.score,
-                    summary=stmt.inserted.summary,
-                    evidence=stmt.inserted.evidence,
-                    run_id=stmt.inserted.run_id,
+                ins.on_duplicate_key_update(
+                    score=ins.inserted.score,
+                    summary=ins.inserted.summary,
+                    evidence=ins.inserted.evidence,
+                    run_id=ins.inserted.run_id,
                 )
             )
         return {
