@@ -73,6 +73,14 @@ def request_hash(op: str, **fields: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def idempotency_scope(op: str, caller: Caller, key: str) -> str:
+    """Keys are per caller and per operation; a scope too long for the column is hashed."""
+    scoped = f"{op}:{caller.actor}:{key}"
+    if len(scoped) > 160:
+        scoped = f"{op}:{hashlib.sha256(scoped.encode()).hexdigest()}"
+    return scoped
+
+
 def mask_certno(certno: str) -> str:
     return certno[:6] + "*" * max(len(certno) - 10, 0) + certno[-4:]
 
@@ -432,7 +440,7 @@ def settle_unit(
 ) -> SettlementOut:
     """2207: settle a visit; the answer is stored under the key in the same transaction, so
     a reply lost after the commit is replayed, never settled twice."""
-    scoped = f"2207:{caller.actor}:{idem_key}"
+    scoped = idempotency_scope("2207", caller, idem_key)
     digest = request_hash("2207", mdtrt_id=mdtrt_id, **body.model_dump())
     record = repo.get_idempotency(session, scoped, lock=True)
     if record is not None:
@@ -519,7 +527,7 @@ def cancel_unit(
 ) -> SettlementOut:
     """2208: mark the settlement cancelled, write its reversal row, give back exactly what
     it took (accumulators, balance) and reopen the visit for correction."""
-    scoped = f"2208:{caller.actor}:{idem_key}"
+    scoped = idempotency_scope("2208", caller, idem_key)
     digest = request_hash("2208", setl_id=setl_id)
     record = repo.get_idempotency(session, scoped, lock=True)
     if record is not None:
