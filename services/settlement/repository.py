@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from medhtap.schema.ops import AuditLog
 from medhtap.schema.person import AccountLedger, InsuredPerson, PersonYearAccumulator
 from medhtap.schema.reference import CatalogItem, Diagnosis, Institution, Policy
-from medhtap.schema.settlement import IdempotencyRecord, Settlement
+from medhtap.schema.settlement import IdempotencyRecord, Reconciliation, Settlement
 from medhtap.schema.visit import FeeDetail, Visit
 
 DEFAULT_REGION = "000000"
@@ -333,6 +333,10 @@ def day_totals(session: Session, fixmedins_code: str, day: dt.date) -> Row[Any]:
         SETL.c.setl_time < start + dt.timedelta(days=1),
     )
     return session.execute(stmt).one()
+
+
+def insert_reconciliation(session: Session, values: dict[str, Any]) -> None:
+    session.execute(insert(Reconciliation.__table__).values(**values))
 
 
 # ---- audit -----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
 from medhtap.platform.errors import Forbidden, ServiceUnavailable, Unauthorized, responses
 from medhtap.services.auth import Principal, require
 from medhtap.services.deps import RuntimeDep
-from medhtap.services.settlement import errors, service
+from medhtap.services.settlement import errors, reconciliation, service
 from medhtap.services.settlement.schemas import (
     FeeBatchIn,
     FeeBatchOut,
@@ -250,7 +250,7 @@ def cancel(
 def reconcile(
     body: ReconcileIn, runtime: RuntimeDep, principal: HisOrAdmin, request_id: RequestId = None
 ) -> ReconcileOut:
-    return service.reconcile(runtime.write_engine, _caller(principal, request_id), body)
+    return reconciliation.reconcile(runtime.write_engine, _caller(principal, request_id), body)
 
 
 @router.post(
@@ -261,4 +261,4 @@ def reconcile(
 def reconcile_detail(
     body: ReconcileDetailIn, runtime: RuntimeDep, principal: HisOrAdmin
 ) -> ReconcileDetailOut:
-    return service.reconcile_detail(runtime.write_engine, _caller(principal, None), body)
+    return reconciliation.reconcile_detail(runtime.write_engine, _caller(principal, None), body)
