@@ -9,7 +9,7 @@ import datetime as dt
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response, status
 
 from medhtap.platform.errors import Forbidden, ServiceUnavailable, Unauthorized, responses
 from medhtap.services.auth import Principal, require
@@ -45,6 +45,8 @@ IdemHeader = Annotated[
     ),
 ]
 MdtrtId = Annotated[str, Path(min_length=1, max_length=40)]
+# An absent body means {"use_account": false}.
+SettleBody = Annotated[SettleIn | None, Body()]
 IDEM_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 AUTH = (Unauthorized, Forbidden)
@@ -176,9 +178,11 @@ SETTLE_ERRORS = (
     responses=responses(*SETTLE_ERRORS),
 )
 def pre_settle(
-    mdtrt_id: MdtrtId, body: SettleIn, runtime: RuntimeDep, principal: HisOrAdmin
+    mdtrt_id: MdtrtId, runtime: RuntimeDep, principal: HisOrAdmin, body: SettleBody = None
 ) -> SettlementOut:
-    return service.pre_settle(runtime.write_engine, _caller(principal, None), mdtrt_id, body)
+    return service.pre_settle(
+        runtime.write_engine, _caller(principal, None), mdtrt_id, body or SettleIn()
+    )
 
 
 @router.post(

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -101,13 +102,25 @@ class PersonOut(BaseModel):
 # ---- 2201/2401 visits, 2204/2205 fees ------------------------------------------------------
 
 
+def _alias(*names: str) -> AliasChoices:
+    """The national platform's field name first, then the plain-English names it is
+    commonly sent as (responses always use the platform's names)."""
+    return AliasChoices(*names)
+
+
 class VisitIn(_In):
     psn_no: Code
-    fixmedins_code: Code
-    med_type: Literal["outpatient", "inpatient"]
-    dept_name: str = Field(min_length=1, max_length=64)
-    begntime: Timestamp
-    main_diag_code: str = Field(min_length=3, max_length=16)
+    fixmedins_code: Code = Field(validation_alias=_alias("fixmedins_code", "institution_code"))
+    med_type: Literal["outpatient", "inpatient"] = Field(
+        validation_alias=_alias("med_type", "kind")
+    )
+    dept_name: str = Field(
+        min_length=1, max_length=64, validation_alias=_alias("dept_name", "department")
+    )
+    begntime: Timestamp = Field(validation_alias=_alias("begntime", "begin_time"))
+    main_diag_code: str = Field(
+        min_length=3, max_length=16, validation_alias=_alias("main_diag_code", "main_diagnosis")
+    )
 
 
 class VisitOut(BaseModel):
@@ -124,9 +137,9 @@ class VisitOut(BaseModel):
 class FeeLineIn(_In):
     feedetl_sn: str = Field(min_length=1, max_length=30, pattern=r"^[A-Za-z0-9_.-]+$")
     item_code: str = Field(min_length=1, max_length=64)
-    cnt: Quantity
-    pric: UnitPrice
-    fee_ocur_time: Timestamp
+    cnt: Quantity = Field(validation_alias=_alias("cnt", "quantity"))
+    pric: UnitPrice = Field(validation_alias=_alias("pric", "unit_price"))
+    fee_ocur_time: Timestamp = Field(validation_alias=_alias("fee_ocur_time", "time"))
 
 
 class FeeBatchIn(_In):

@@ -403,3 +403,40 @@ def test_openapi_documents_the_settlement_api(factory: Factory) -> None:
     assert "IDEMPOTENCY_CONFLICT" in settle["responses"]["409"]["description"]
     money = spec["components"]["schemas"]["SettlementOut"]["properties"]["hifp_pay"]
     assert money["type"] == "string"
+
+
+def test_plain_english_field_names_are_accepted(factory: Factory) -> None:
+    psn = factory.person("310", "500.00")
+    r = factory.client.post(
+        "/v1/visits",
+        headers=HIS,
+        json={
+            "psn_no": psn,
+            "institution_code": L3,
+            "kind": "outpatient",
+            "department": "GP",
+            "begin_time": dt.datetime.now().isoformat(),
+            "main_diagnosis": "I10",
+        },
+    )
+    assert r.status_code == 201, r.text
+    visit = r.json()["mdtrt_id"]
+    lines = [
+        {
+            "feedetl_sn": f"E{i}",
+            "item_code": code,
+            "quantity": cnt,
+            "unit_price": pric,
+            "time": dt.datetime.now().isoformat(),
+        }
+        for i, (code, cnt, pric) in enumerate(EXAMPLE_LINES)
+    ]
+    assert (
+        factory.client.post(
+            f"/v1/visits/{visit}/fees", headers=HIS, json={"lines": lines}
+        ).status_code
+        == 201
+    )
+    pre = factory.client.post(f"/v1/visits/{visit}/pre-settlement", headers=HIS)  # no body
+    assert pre.status_code == 200 and pre.json()["medfee_sumamt"] == "441.00"
+    assert pre.json()["acct_pay"] == "0.00"
