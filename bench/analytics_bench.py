@@ -335,11 +335,11 @@ def main() -> None:
         "|---|---|---|---|---|---|",
     ]
     htap: dict[str, Any] | None = None
-    for seed, size in enumerate(int(x) for x in args.sizes.split(",")):
+    for size in (int(x) for x in args.sizes.split(",")):
         add = size - loaded
         if add > 0:
             st = load_synthetic(
-                engine, visits=add, seed=seed + 1, analyze=True, chunk_visits=20_000
+                engine, visits=add, seed=free_seed(engine), analyze=True, chunk_visits=20_000
             )
             rows = sum(st.rows.values())
             wall = st.generate_s + st.load_s
