@@ -142,6 +142,12 @@ def make_visits(s: Any, persons: list[str], n: int) -> list[str]:
     return ids
 
 
+def one(cur: Any) -> tuple[Any, ...]:
+    row = cur.fetchone()
+    assert row is not None, "expected a row"
+    return tuple(row)
+
+
 # ---- the three paths -------------------------------------------------------------------------
 
 
@@ -154,16 +160,16 @@ def raw_settle(conn: pymysql.connections.Connection, mdtrt_id: str, key: str) ->
         cur.execute("SELECT * FROM idempotency_record WHERE idem_key=%s FOR UPDATE", (scoped,))
         assert cur.fetchone() is None
         cur.execute("SELECT * FROM visit WHERE mdtrt_id=%s FOR UPDATE", (mdtrt_id,))
-        v = cur.fetchone()
+        v = one(cur)
         psn_no, begntime = v[1], v[5]
         cur.execute(
             "SELECT psn_no, insutype, gend, brdy, acct_balc, admdvs FROM insured_person "
             "WHERE psn_no=%s FOR UPDATE",
             (psn_no,),
         )
-        _, insutype, gend, brdy, balc, admdvs = cur.fetchone()
+        _, insutype, gend, brdy, balc, admdvs = one(cur)
         cur.execute("SELECT hosp_lv FROM institution WHERE fixmedins_code=%s", (INST,))
-        hosp_lv = cur.fetchone()[0]
+        hosp_lv = one(cur)[0]
         cur.execute(
             "SELECT policy_id, dedc_amt, dedc_scope, pool_prop, annual_cap FROM policy "
             "WHERE admdvs IN (%s,'000000') AND insutype=%s AND med_type='outpatient' "
@@ -171,7 +177,7 @@ def raw_settle(conn: pymysql.connections.Connection, mdtrt_id: str, key: str) ->
             "ORDER BY admdvs='000000', begndate DESC LIMIT 1",
             (admdvs, insutype, hosp_lv, begntime.date(), begntime.date()),
         )
-        pol = cur.fetchone()
+        pol = one(cur)
         cur.execute(
             "SELECT /*+ USE_INDEX(f, uq_fee_detail_mdtrt_id_feedetl_sn) */ "
             "f.feedetl_sn, f.cnt, f.pric, c.item_code, c.item_kind, c.chrgitm_lv, "
@@ -456,7 +462,7 @@ def machine() -> dict[str, str]:
     conn = connect(s)
     with conn.cursor() as cur:
         cur.execute("SELECT VERSION()")
-        version = cur.fetchone()[0]
+        version = one(cur)[0]
     conn.close()
     return {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -491,8 +497,10 @@ def main() -> None:
     info = machine()
     engine = write_engine(s)
     server = None
+    port = 0
     if "http" in paths:
         server = start_server(s, args.workers)
+        port = server[1]
     results: dict[tuple[str, int], RunResult] = {}
     try:
         for n in levels:
@@ -505,8 +513,8 @@ def main() -> None:
                     worker = {
                         "raw": lambda: raw_worker(s),
                         "service": lambda: service_worker(engine),
-                        "http": lambda: http_worker(server[1]),
-                    }[path]()  # type: ignore[index]
+                        "http": lambda: http_worker(port),
+                    }[path]()
                     res = drive(path, n, args.seconds / args.rounds, visits, worker)
                     results[(path, n)] = results[(path, n)].merge(res) if rnd else res
             for path in paths:
