@@ -20,16 +20,19 @@ from typing import Any
 from pymysql.err import MySQLError
 from sqlalchemy import Connection, Engine, TextClause, text
 from sqlalchemy.exc import DBAPIError
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from medhtap.analytics.errors import QueryTimeout, QueryTooLarge, SqlFailed, SqlPermissionDenied
+from medhtap.platform.errors import ServiceUnavailable
 from medhtap.platform.metrics import QUERY_SECONDS
-from medhtap.platform.tx import CONNECTION_CODES, error_code
+from medhtap.platform.tx import CONNECTION_CODES, error_code, is_region_error
 
 log = logging.getLogger("medhtap.analytics")
 
 PERMISSION_CODES = frozenset({1044, 1142, 1143, 1227, 1345, 1356, 8121})
 TIMEOUT_CODES = frozenset({3024})
 MEMORY_CODES = frozenset({8001, 8175})
+BUSY = frozenset({9001, 9002, 9003, 9004, 9005})  # PD/TiKV timeouts, busy, region unavailable
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,8 @@ def translate_db_error(exc: DBAPIError | MySQLError) -> Exception:
         return QueryTimeout(message, tidb_code=code)
     if code in MEMORY_CODES:
         return QueryTooLarge(message, tidb_code=code)
+    if code in BUSY or is_region_error(exc):
+        return ServiceUnavailable(f"the cluster is busy, retry: {message}", tidb_code=code)
     if code is None or code in CONNECTION_CODES:
         return exc
     return SqlFailed(message, tidb_code=code)
@@ -169,7 +174,16 @@ class ReadTxn:
     ) -> QueryResult:
         started = time.perf_counter()
         try:
-            columns, rows = execute()
+            # A read at a fixed snapshot is idempotent: transient TiKV region errors are
+            # retried in place (same transaction, same snapshot) before anyone sees them.
+            for attempt in Retrying(
+                retry=retry_if_exception(lambda e: is_region_error(e) or error_code(e) in BUSY),
+                stop=stop_after_attempt(4),
+                wait=wait_random_exponential(multiplier=0.05, max=1),
+                reraise=True,
+            ):
+                with attempt:
+                    columns, rows = execute()
         except (DBAPIError, MySQLError) as exc:
             QUERY_SECONDS.labels(kind, "error").observe(time.perf_counter() - started)
             raise translate_db_error(exc) from exc

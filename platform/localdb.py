@@ -177,20 +177,28 @@ def _read_pid(s: Settings) -> int | None:
     return pid
 
 
+def _wait_exit(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def down(s: Settings, say: Say = print) -> bool:
     pid = _read_pid(s)
     if pid is None:
         say("no MedHTAP-started server is running")
         return False
     os.killpg(pid, signal.SIGTERM)
-    for _ in range(100):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.1)
-    else:
+    # A graceful stop flushes unistore; give it time before the last resort.
+    if not _wait_exit(pid, 60):
+        say(f"server pid {pid} ignored SIGTERM for 60 s: killing it")
         os.killpg(pid, signal.SIGKILL)
+        _wait_exit(pid, 10)
     _pid_file(s).unlink(missing_ok=True)
     say(f"stopped server pid {pid}")
     return True

@@ -77,9 +77,28 @@ def error_code(exc: BaseException) -> int | None:
     return None
 
 
+# TiDB sometimes surfaces a TiKV region error as a generic 1105 (seen on unistore right
+# after a bulk load split regions: "epoch_not_match"). Nothing was written; run it again.
+REGION_ERROR_MARKERS = (
+    "epoch_not_match",
+    "not_leader",
+    "region_not_found",
+    "server_is_busy",
+    "stale_command",
+    "key_not_in_region",
+)
+
+
+def is_region_error(exc: BaseException) -> bool:
+    if error_code(exc) != 1105:
+        return False
+    text = str(exc.orig if isinstance(exc, DBAPIError) else exc)
+    return any(m in text for m in REGION_ERROR_MARKERS)
+
+
 def is_retryable(exc: BaseException) -> bool:
     code = error_code(exc)
-    return code in RETRYABLE_CODES or code in CONNECTION_CODES
+    return code in RETRYABLE_CODES or code in CONNECTION_CODES or is_region_error(exc)
 
 
 def run_in_transaction(

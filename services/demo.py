@@ -61,18 +61,38 @@ def settle_one_visit(base: str) -> dict[str, Any]:
     """One outpatient visit of an employee at a tertiary hospital, the HIS's call sequence."""
     suffix = uuid.uuid4().hex[:10].upper()
     psn_no = f"DEMO{suffix}"
+    certno = f"110101198001{uuid.uuid4().int % 10**6:06d}"  # 18 digits, synthetic
     with httpx.Client(base_url=base, headers=HIS, timeout=30) as http:
-        _check(http.post("/v1/persons", headers={"X-API-Key": "dev-admin-key"}, json={
-            "psn_no": psn_no, "certno": f"11010119800101{suffix[:4]}"[:18].ljust(18, "0"),
-            "psn_name": "Demo Patient", "gend": "1", "brdy": "1980-01-01", "insutype": "310",
-            "admdvs": "110100", "acct_balc": "500.00",
-        }))
+        _check(
+            http.post(
+                "/v1/persons",
+                headers={"X-API-Key": "dev-admin-key"},
+                json={
+                    "psn_no": psn_no,
+                    "certno": certno,
+                    "psn_name": "Demo Patient",
+                    "gend": "1",
+                    "brdy": "1980-01-01",
+                    "insutype": "310",
+                    "admdvs": "110100",
+                    "acct_balc": "500.00",
+                },
+            )
+        )
         now = dt.datetime.now().replace(microsecond=0)
-        visit = _check(http.post("/v1/visits", json={
-            "psn_no": psn_no, "fixmedins_code": "H11010000001", "med_type": "outpatient",
-            "dept_name": "Endocrinology", "begntime": now.isoformat(),
-            "main_diag_code": "E11.9",
-        }))
+        visit = _check(
+            http.post(
+                "/v1/visits",
+                json={
+                    "psn_no": psn_no,
+                    "fixmedins_code": "H11010000001",
+                    "med_type": "outpatient",
+                    "dept_name": "Endocrinology",
+                    "begntime": now.isoformat(),
+                    "main_diag_code": "E11.9",
+                },
+            )
+        )
         mdtrt_id = visit["mdtrt_id"]
         lines = [
             ("1", "XA10BAA003", "2", "35.50"),  # metformin, class A
@@ -80,16 +100,68 @@ def settle_one_visit(base: str) -> dict[str, Any]:
             ("3", "S250300001", "1", "200.00"),  # HbA1c test, class A
             ("4", "M270400001", "1", "50.00"),  # cotton swabs, class C
         ]
-        _check(http.post(f"/v1/visits/{mdtrt_id}/fees", json={"lines": [
-            {"feedetl_sn": sn, "item_code": code, "cnt": cnt, "pric": pric,
-             "fee_ocur_time": now.isoformat()}
-            for sn, code, cnt, pric in lines
-        ]}))
-        setl = _check(http.post(
-            f"/v1/visits/{mdtrt_id}/settlement", json={"use_account": True},
-            headers={**HIS, "Idempotency-Key": f"demo-{suffix}"},
-        ))
+        _check(
+            http.post(
+                f"/v1/visits/{mdtrt_id}/fees",
+                json={
+                    "lines": [
+                        {
+                            "feedetl_sn": sn,
+                            "item_code": code,
+                            "cnt": cnt,
+                            "pric": pric,
+                            "fee_ocur_time": now.isoformat(),
+                        }
+                        for sn, code, cnt, pric in lines
+                    ]
+                },
+            )
+        )
+        setl = _check(
+            http.post(
+                f"/v1/visits/{mdtrt_id}/settlement",
+                json={"use_account": True},
+                headers={**HIS, "Idempotency-Key": f"demo-{suffix}"},
+            )
+        )
     return setl
+
+
+REPORT_COLUMNS = (
+    "visits",
+    "persons",
+    "medfee_sumamt",
+    "hifp_pay",
+    "acct_pay",
+    "psn_cash_pay",
+    "fund_share",
+    "drug_share",
+    "material_share",
+    "avg_inpatient_los",
+)
+
+
+DEMO_INSTITUTION = "H11010000001"
+
+
+def _visits_at(report: dict[str, Any], code: str) -> int:
+    return sum(int(g["visits"]) for g in report["groups"] if g.get("fixmedins_code") == code)
+
+
+def print_report(report: dict[str, Any]) -> None:
+    """The JSON the API returned, as a terminal table (`medhtap report cost` shows all columns)."""
+    keys = [c for c in report["columns"] if c not in report["totals"]]  # the group's labels
+    keys = [c for c in keys if c.endswith("_name")] or keys  # names read better than codes
+    table = Table(title=f"Cost by institution {report['from']} .. {report['to']}")
+    for c in (*keys, *REPORT_COLUMNS):
+        table.add_column(c, justify="left" if c in keys else "right")
+    for g in report["groups"]:
+        table.add_row(*("" if g.get(c) is None else str(g[c]) for c in (*keys, *REPORT_COLUMNS)))
+    console.print(table)
+    console.print(
+        f"  served by [bold]{report.get('engine')}[/] in {report.get('elapsed_ms')} ms; "
+        f"snapshot {report.get('snapshot', {}).get('snapshot_time')} UTC"
+    )
 
 
 def run_demo(settings: Settings, *, port: int, exit_after: bool, visits: int) -> None:
@@ -119,42 +191,77 @@ def run_demo(settings: Settings, *, port: int, exit_after: bool, visits: int) ->
     step(f"4. API on http://127.0.0.1:{port}")
     env = {**os.environ, "MEDHTAP_DATABASE": settings.database}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "medhtap.services.api:create_app",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "medhtap.services.api:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
         env=env,
     )
     base = f"http://127.0.0.1:{port}"
     try:
         ready = _wait_ready(base, proc)
         db = ready["database"]
-        console.print(f"  {db['version']}  store={db['store']}  tiflash={db['tiflash_stores']}"
-                      f"  analytics on: [bold]{db['analytic_engine']}[/]")
+        console.print(
+            f"  {db['version']}  store={db['store']}  tiflash={db['tiflash_stores']}"
+            f"  analytics on: [bold]{db['analytic_engine']}[/]"
+        )
+
+        today = dt.date.today()
+        params = {"from": f"{today.year}-01-01", "to": today.isoformat(), "group_by": "institution"}
+        manager = {"X-API-Key": "dev-manager-key"}
+
+        def cost_report() -> dict[str, Any]:
+            r = httpx.get(f"{base}/v1/reports/cost", headers=manager, params=params, timeout=300)
+            return _check(r)
+
+        before = _visits_at(cost_report(), DEMO_INSTITUTION)
 
         step("5. one settlement over HTTP, as a hospital HIS sends it")
         setl = settle_one_visit(base)
         table = Table(title=f"settlement {setl['setl_id']}", show_header=False)
-        for key in ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt",
-                    "inscp_scp_amt", "act_pay_dedc", "hifp_pay", "psn_part_amt", "acct_pay",
-                    "psn_cash_pay"):
+        for key in (
+            "medfee_sumamt",
+            "fulamt_ownpay_amt",
+            "overlmt_selfpay",
+            "preselfpay_amt",
+            "inscp_scp_amt",
+            "act_pay_dedc",
+            "hifp_pay",
+            "psn_part_amt",
+            "acct_pay",
+            "psn_cash_pay",
+        ):
             table.add_row(key, str(Decimal(str(setl[key]))))
         console.print(table)
 
-        step("6. T+0 cost report (includes the settlement committed a moment ago)")
-        today = dt.date.today()
-        r = httpx.get(f"{base}/v1/reports/cost", headers={"X-API-Key": "dev-manager-key"},
-                      params={"from": f"{today.year}-01-01", "to": today.isoformat(),
-                              "group_by": "institution"}, timeout=120)
-        report = _check(r)
-        from medhtap.analytics.terminal import print_cost_report
-
-        print_cost_report(console, report)
+        step("6. T+0 cost report, read right after that commit returned")
+        report = cost_report()
+        print_report(report)
+        after = _visits_at(report, DEMO_INSTITUTION)
+        console.print(
+            f"  {DEMO_INSTITUTION} visits: {before} before the settlement, {after} "
+            "after it: no copy job between the transaction and the report"
+        )
 
         step("done")
         console.print(f"  API docs:   {base}/docs     metrics: {base}/metrics")
-        console.print("  API keys:   dev-his-key (HIS), dev-manager-key, dev-analyst-key, "
-                      "dev-admin-key (development only)")
-        console.print(f"  analyst SQL: mariadb -h 127.0.0.1 -P {settings.port} "
-                      f"-u {settings.analyst_user} -p {settings.database}")
+        console.print(
+            "  API keys:   dev-his-key (HIS), dev-manager-key, dev-analyst-key, "
+            "dev-admin-key (development only)"
+        )
+        console.print(
+            f"  analyst SQL: mariadb -h 127.0.0.1 -P {settings.port} "
+            f"-u {settings.analyst_user} -p {settings.database}"
+        )
         if exit_after:
             return
         console.print("  serving; Ctrl-C to stop")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from medhtap.analytics import profile, reports, risk
@@ -26,13 +26,9 @@ from medhtap.analytics.formats import to_csv
 from medhtap.analytics.html import to_html
 from medhtap.platform.errors import Forbidden, NotFound, Unauthorized, ValidationFailed, responses
 from medhtap.services.analyst.schemas import RiskRunIn, SqlIn
-from medhtap.services.auth import Principal, require
-from medhtap.services.deps import AnalystCaller, RuntimeDep
+from medhtap.services.deps import AnalystCaller, ManagerCaller, RuntimeDep
 
 router = APIRouter(tags=["analytics"])
-# Person profiles and rule runs: fund managers (and admins), not analysts: a profile is
-# personal data about one named person, and a run writes alerts.
-ManagerOnly = Annotated[Principal, Depends(require("manager"))]
 READ_ERRORS = (Unauthorized, Forbidden, QueryTimeout, QueryTooLarge, SqlFailed)
 
 
@@ -100,7 +96,7 @@ def cost_report(
     summary="Run the fund risk-control rules now and store their alerts",
     responses=responses(ValidationFailed, *READ_ERRORS),
 )
-def risk_run(body: RiskRunIn, runtime: RuntimeDep, _: ManagerOnly) -> dict[str, Any]:
+def risk_run(body: RiskRunIn, runtime: RuntimeDep, _: ManagerCaller) -> dict[str, Any]:
     date_from, date_to = risk.default_window(body.date_from, body.date_to)
     outcome = risk.run_rules(
         runtime.read_engine, runtime.write_engine, date_from, date_to, body.rules
@@ -131,5 +127,5 @@ def risk_alerts(
     summary="Data portrait (数据画像) of one insured person: fund managers only",
     responses=responses(NotFound, *READ_ERRORS),
 )
-def person_profile(psn_no: str, runtime: RuntimeDep, _: ManagerOnly) -> dict[str, Any]:
+def person_profile(psn_no: str, runtime: RuntimeDep, _: ManagerCaller) -> dict[str, Any]:
     return profile.person_profile(runtime.read_engine, psn_no)
