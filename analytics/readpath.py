@@ -111,7 +111,9 @@ def translate_db_error(exc: DBAPIError | MySQLError) -> Exception:
     message = str(args[1]) if len(args) > 1 else str(exc)
     if code in PERMISSION_CODES:
         return SqlPermissionDenied(message, tidb_code=code)
-    if code in TIMEOUT_CODES:
+    # max_execution_time usually ends a query with 3024; when the deadline fires inside a
+    # coprocessor task TiDB reports the cancelled context as a generic 1105 instead.
+    if code in TIMEOUT_CODES or (code == 1105 and "context canceled" in message):
         return QueryTimeout(message, tidb_code=code)
     if code in MEMORY_CODES:
         return QueryTooLarge(message, tidb_code=code)
