@@ -24,10 +24,11 @@ from medhtap.analytics.formats import jsonable
 from medhtap.analytics.readpath import read_txn
 from medhtap.platform.errors import ValidationFailed
 from medhtap.platform.tx import run_in_transaction
+from medhtap.schema.base import table
 from medhtap.schema.ops import RiskAlert
 
 log = logging.getLogger("medhtap.analytics.risk")
-ALERTS = RiskAlert.__table__
+ALERTS = table(RiskAlert)
 DEFAULT_REGION = "000000"
 
 

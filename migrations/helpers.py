@@ -36,7 +36,12 @@ def tiflash_stores() -> int:
 
 
 def resource_control_on() -> bool:
-    if not is_tidb():
+    """Resource groups can be used: TiDB with resource control on, and durable groups.
+
+    Not on unistore: it loses resource groups on restart, and a user still bound to a lost
+    group makes the store unreachable for every session (see platform/capabilities.py).
+    """
+    if not is_tidb() or "Store: unistore" in str(scalar("SELECT tidb_version()")):
         return False
     return str(scalar("SELECT @@global.tidb_enable_resource_control")).upper() in ("1", "ON")
 

@@ -95,6 +95,12 @@ def probe_connection(conn: Connection) -> Capabilities:
     if tiflash == 0:
         notes.append("no TiFlash store: analytics run on the row store (TiKV)")
     rc = str(_scalar(conn, "SELECT @@global.tidb_enable_resource_control")).upper() in ("1", "ON")
+    if rc and store == "unistore":
+        # unistore keeps resource groups in an in-memory stand-in for PD: they vanish on
+        # restart, and one query from a user bound to a vanished group marks the store
+        # unreachable for every session (error 9005). Treat resource control as absent.
+        rc = False
+        notes.append("resource groups not durable on unistore: resource control unused")
     return Capabilities(
         server="tidb",
         version=version,

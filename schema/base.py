@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
-from sqlalchemy import DECIMAL, MetaData, String
+from sqlalchemy import DECIMAL, MetaData, String, Table
 from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, mapped_column
@@ -66,3 +66,8 @@ def _strip_trailing_whitespace(element: CreateTable, compiler: Any, **kw: Any) -
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def table(model: type[Base]) -> Table:
+    """A model's Core table, typed as `Table` (SQLAlchemy types `__table__` as FromClause)."""
+    return cast(Table, model.__table__)

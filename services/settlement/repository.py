@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Row, and_, case, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
+from medhtap.schema.base import table
 from medhtap.schema.ops import AuditLog
 from medhtap.schema.person import AccountLedger, InsuredPerson, PersonYearAccumulator
 from medhtap.schema.reference import CatalogItem, Diagnosis, Institution, Policy
@@ -19,14 +20,14 @@ from medhtap.schema.visit import FeeDetail, Visit
 
 DEFAULT_REGION = "000000"
 
-PERSON = InsuredPerson.__table__
-ACC = PersonYearAccumulator.__table__
-VISIT = Visit.__table__
-FEE = FeeDetail.__table__
-SETL = Settlement.__table__
-IDEM = IdempotencyRecord.__table__
-ITEM = CatalogItem.__table__
-POLICY = Policy.__table__
+PERSON = table(InsuredPerson)
+ACC = table(PersonYearAccumulator)
+VISIT = table(Visit)
+FEE = table(FeeDetail)
+SETL = table(Settlement)
+IDEM = table(IdempotencyRecord)
+ITEM = table(CatalogItem)
+POLICY = table(Policy)
 
 # fee_detail is partitioned by month of fee_ocur_time, so its clustered key is local to each
 # partition: "all lines of a visit" on the primary key is one cop task per partition (~98,
@@ -64,7 +65,7 @@ def set_balance(session: Session, psn_no: str, balance: Decimal) -> None:
 
 def ledger(session: Session, psn_no: str, setl_id: str, amount: Decimal, after: Decimal) -> None:
     session.execute(
-        insert(AccountLedger.__table__).values(
+        insert(table(AccountLedger)).values(
             psn_no=psn_no, setl_id=setl_id, amount=amount, balance_after=after
         )
     )
@@ -123,13 +124,13 @@ def add_to_accumulator(
 
 
 def get_institution(session: Session, code: str) -> Row[Any] | None:
-    table = Institution.__table__
-    return session.execute(select(table).where(table.c.fixmedins_code == code)).first()
+    inst = table(Institution)
+    return session.execute(select(inst).where(inst.c.fixmedins_code == code)).first()
 
 
 def diagnosis_exists(session: Session, code: str) -> bool:
-    table = Diagnosis.__table__
-    stmt = select(table.c.diag_code).where(table.c.diag_code == code)
+    diag = table(Diagnosis)
+    stmt = select(diag.c.diag_code).where(diag.c.diag_code == code)
     return session.execute(stmt).first() is not None
 
 
@@ -336,7 +337,7 @@ def day_totals(session: Session, fixmedins_code: str, day: dt.date) -> Row[Any]:
 
 
 def insert_reconciliation(session: Session, values: dict[str, Any]) -> None:
-    session.execute(insert(Reconciliation.__table__).values(**values))
+    session.execute(insert(table(Reconciliation)).values(**values))
 
 
 # ---- audit -----------------------------------------------------------------------------------
@@ -352,7 +353,7 @@ def audit(
     request_id: str | None = None,
 ) -> None:
     session.execute(
-        insert(AuditLog.__table__).values(
+        insert(table(AuditLog)).values(
             actor=actor,
             action=action,
             entity=entity,

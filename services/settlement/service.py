@@ -219,7 +219,7 @@ def upload_fees_unit(
     )
     if unknown:
         raise errors.UnknownItem("item codes not in the catalog", item_code=unknown)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "mdtrt_id": mdtrt_id,
             "feedetl_sn": ln.feedetl_sn,
