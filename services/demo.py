@@ -25,6 +25,7 @@ from medhtap.platform import localdb, migrate
 from medhtap.platform.db import make_engine, write_engine
 from medhtap.platform.settings import Settings
 from medhtap.schema.seed import seed_reference
+from medhtap.services.settlement.rules import AMOUNTS
 
 console = Console()
 HIS = {"X-API-Key": "dev-his-key"}
@@ -228,18 +229,7 @@ def run_demo(settings: Settings, *, port: int, exit_after: bool, visits: int) ->
         step("5. one settlement over HTTP, as a hospital HIS sends it")
         setl = settle_one_visit(base)
         table = Table(title=f"settlement {setl['setl_id']}", show_header=False)
-        for key in (
-            "medfee_sumamt",
-            "fulamt_ownpay_amt",
-            "overlmt_selfpay",
-            "preselfpay_amt",
-            "inscp_scp_amt",
-            "act_pay_dedc",
-            "hifp_pay",
-            "psn_part_amt",
-            "acct_pay",
-            "psn_cash_pay",
-        ):
+        for key in AMOUNTS:
             table.add_row(key, str(Decimal(str(setl[key]))))
         console.print(table)
 

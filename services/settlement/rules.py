@@ -78,6 +78,21 @@ class LineSplit:
     ownpay_reason: str | None = None  # 'class_c', 'gender', 'age'
 
 
+# The settlement's money fields, in the national platform's order (a reversal negates them).
+AMOUNTS = (
+    "medfee_sumamt",
+    "fulamt_ownpay_amt",
+    "overlmt_selfpay",
+    "preselfpay_amt",
+    "inscp_scp_amt",
+    "act_pay_dedc",
+    "hifp_pay",
+    "psn_part_amt",
+    "acct_pay",
+    "psn_cash_pay",
+)
+
+
 @dataclass(frozen=True)
 class Result:
     medfee_sumamt: Decimal

@@ -553,21 +553,7 @@ def cancel_unit(
         repo.set_balance(session, person.psn_no, balance_after)
         repo.ledger(session, person.psn_no, reversal_id, orig.acct_pay, balance_after)
     repo.mark_cancelled(session, setl_id, now)
-    negated = {
-        k: -getattr(orig, k)
-        for k in (
-            "medfee_sumamt",
-            "fulamt_ownpay_amt",
-            "overlmt_selfpay",
-            "preselfpay_amt",
-            "inscp_scp_amt",
-            "act_pay_dedc",
-            "hifp_pay",
-            "psn_part_amt",
-            "acct_pay",
-            "psn_cash_pay",
-        )
-    }
+    negated = {k: -getattr(orig, k) for k in rules.AMOUNTS}
     same = {
         k: getattr(orig, k)
         for k in (
