@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from medhtap.services.settlement.rules import (
+    AMOUNTS,
     ZERO,
     Benefit,
     Item,
@@ -70,20 +71,6 @@ useds = st.builds(Used, dedc_used=dec("0", "6000", 2), hifp_paid=dec("0", "60000
 
 def cents(*values: D) -> bool:
     return all(v == v.quantize(D("0.01")) for v in values)
-
-
-AMOUNTS = (
-    "medfee_sumamt",
-    "fulamt_ownpay_amt",
-    "overlmt_selfpay",
-    "preselfpay_amt",
-    "inscp_scp_amt",
-    "act_pay_dedc",
-    "hifp_pay",
-    "psn_part_amt",
-    "acct_pay",
-    "psn_cash_pay",
-)
 
 
 def check(r: Result, person: Person, benefit: Benefit, used: Used, use_account: bool) -> None:

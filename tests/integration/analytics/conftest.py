@@ -28,6 +28,7 @@ from medhtap.analytics.synthetic import (
 from medhtap.platform.db import make_engine
 from medhtap.platform.settings import Settings
 from medhtap.schema.models import FeeDetail, InsuredPerson, Settlement, Visit
+from medhtap.services.settlement.rules import AMOUNTS
 
 _months = itertools.count()
 
@@ -217,18 +218,7 @@ class Factory:
                         .where(t.c.setl_id == setl_id)
                         .values(setl_status="cancelled", cancel_time=cancel_at)
                     )
-                    money_cols = (
-                        "medfee_sumamt",
-                        "fulamt_ownpay_amt",
-                        "overlmt_selfpay",
-                        "preselfpay_amt",
-                        "inscp_scp_amt",
-                        "act_pay_dedc",
-                        "hifp_pay",
-                        "psn_part_amt",
-                        "acct_pay",
-                        "psn_cash_pay",
-                    )
+                    money_cols = AMOUNTS
                     rev = row | {
                         c: "-" + row[c] if row[c] != "0.00" else "0.00" for c in money_cols
                     }

@@ -98,18 +98,7 @@ def test_http_settlement_equals_the_rules_and_stored_rows_add_up(
         rules.Used(dedc_used, hifp_paid),
         use_account=use_account,
     )
-    for name in (
-        "medfee_sumamt",
-        "fulamt_ownpay_amt",
-        "overlmt_selfpay",
-        "preselfpay_amt",
-        "inscp_scp_amt",
-        "act_pay_dedc",
-        "hifp_pay",
-        "psn_part_amt",
-        "acct_pay",
-        "psn_cash_pay",
-    ):
+    for name in rules.AMOUNTS:
         assert D(got[name]) == getattr(expected, name), name
 
     stored = factory.rows(
