@@ -21,7 +21,7 @@ echo "building tidb-server $version (cold: ~10 min on 2 cores; cached afterwards
 go mod download >&2
 start=$(date +%s)
 # Same ldflags as TiDB's Makefile sets for the release string; -checklinkname=0 is needed by Go >= 1.23.
-go build -trimpath \
+go build -trimpath -buildvcs=false \
   -ldflags "-X \"github.com/pingcap/tidb/pkg/parser/mysql.TiDBReleaseVersion=${version}\" -X \"github.com/pingcap/tidb/pkg/util/versioninfo.TiDBGitHash=${commit}\" -X \"github.com/pingcap/tidb/pkg/util/versioninfo.TiDBEdition=Community\" -checklinkname=0" \
   -o "$bin.tmp" github.com/pingcap/tidb/cmd/tidb-server >&2 &
 pid=$!
