@@ -339,46 +339,26 @@ def generate(
             s = split_line(item, cnt, pric, gend, age)
             splits.append(s)
             when = begin + dt.timedelta(seconds=rng.randrange(max(1, los * 86_400 or 3_000)))
-            if cancelled:
-                chunk.add(
-                    "fee_detail",
-                    (
-                        mdtrt_id,
-                        f"{n + 1:04d}",
-                        item.item_code,
-                        cnt,
-                        fen(pric),
-                        fen(s.amount),
-                        when,
-                        "active",
-                        None,
-                        "0.00",
-                        "0.00",
-                        "0.00",
-                        "0.00",
-                        None,
-                    ),
+            # A cancelled visit's lines are back to active with no split, as the service
+            # leaves them after 2208; settled lines carry their split and setl_id.
+            state: tuple[object, ...] = (
+                ("active", None, "0.00", "0.00", "0.00", "0.00", None)
+                if cancelled
+                else (
+                    "settled",
+                    setl_id,
+                    fen(s.fulamt),
+                    fen(s.overlmt),
+                    fen(s.preself),
+                    fen(s.inscp),
+                    s.reason,
                 )
-            else:
-                chunk.add(
-                    "fee_detail",
-                    (
-                        mdtrt_id,
-                        f"{n + 1:04d}",
-                        item.item_code,
-                        cnt,
-                        fen(pric),
-                        fen(s.amount),
-                        when,
-                        "settled",
-                        setl_id,
-                        fen(s.fulamt),
-                        fen(s.overlmt),
-                        fen(s.preself),
-                        fen(s.inscp),
-                        s.reason,
-                    ),
-                )
+            )
+            chunk.add(
+                "fee_detail",
+                (mdtrt_id, f"{n + 1:04d}", item.item_code, cnt, fen(pric), fen(s.amount), when)
+                + state,
+            )
         dedc, pool_bp, policy_id = ref.policy[(insutype, med_type, lv)]
         m = settle_amounts(
             splits, dedc if inpatient else 0, pool_bp, acct_balc if insutype == "310" else 0

@@ -9,22 +9,11 @@ from typing import Any
 
 import pytest
 
-from medhtap.services.settlement import routes, service
+from medhtap.services.settlement import routes, rules, service
 
 from .conftest import ADMIN, EXAMPLE_LINES, HIS, L2, L3, Factory
 
-MONEY_FIELDS = (
-    "medfee_sumamt",
-    "fulamt_ownpay_amt",
-    "overlmt_selfpay",
-    "preselfpay_amt",
-    "inscp_scp_amt",
-    "act_pay_dedc",
-    "hifp_pay",
-    "psn_part_amt",
-    "acct_pay",
-    "psn_cash_pay",
-)
+MONEY_FIELDS = rules.AMOUNTS
 
 
 def amounts(body: dict[str, Any]) -> dict[str, str]:
