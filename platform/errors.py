@@ -1,11 +1,14 @@
 """Errors that carry their HTTP status and machine-readable code.
 
-Domain code raises these; one FastAPI handler renders `{"error": {"code", "message"}}`.
+Domain code raises these; one FastAPI handler renders `{"error": {"code", "message"}}`
+(`ErrorBody`, the one schema every documented error response refers to).
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
+
+from pydantic import BaseModel, Field
 
 
 class MedHTAPError(Exception):
@@ -17,15 +20,45 @@ class MedHTAPError(Exception):
         self.message = message
         self.details = details
 
-    def body(self) -> dict[str, Any]:
-        err: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.details:
-            err["details"] = self.details
-        return {"error": err}
+    def body(self, request_id: str | None = None) -> dict[str, Any]:
+        return error_body(self.code, self.message, request_id, self.details or None)
 
     @classmethod
     def openapi(cls) -> dict[int | str, dict[str, Any]]:
-        return {cls.status_code: {"description": f"{cls.code}: {cls.__doc__ or ''}".strip()}}
+        return {
+            cls.status_code: {
+                "description": f"{cls.code}: {cls.__doc__ or ''}".strip(),
+                "model": ErrorBody,
+            }
+        }
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="machine-readable, e.g. VISIT_NOT_FOUND", examples=["INTERNAL"])
+    message: str
+    request_id: str | None = Field(
+        None, description="the X-Request-ID of the request: quote it when reporting a problem"
+    )
+    details: dict[str, Any] | list[Any] | None = Field(
+        None, description="per code: the fields at fault, allowed values, ..."
+    )
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx answer of the API."""
+
+    error: ErrorDetail
+
+
+def error_body(
+    code: str, message: str, request_id: str | None = None, details: Any = None
+) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message}
+    if request_id:
+        err["request_id"] = request_id
+    if details:
+        err["details"] = details
+    return {"error": err}
 
 
 class ValidationFailed(MedHTAPError):
@@ -63,6 +96,20 @@ class Forbidden(MedHTAPError):
     code = "FORBIDDEN"
 
 
+class MalformedJson(MedHTAPError):
+    """The body is not JSON (or not UTF-8)."""
+
+    status_code = 400
+    code = "MALFORMED_JSON"
+
+
+class Internal(MedHTAPError):
+    """An unexpected error: logged with the request id, details never sent to the client."""
+
+    status_code = 500
+    code = "INTERNAL"
+
+
 class ServiceUnavailable(MedHTAPError):
     """The database could not complete the transaction after bounded retries."""
 
@@ -70,13 +117,19 @@ class ServiceUnavailable(MedHTAPError):
     code = "DB_UNAVAILABLE"
 
 
-def responses(*errors: type[MedHTAPError]) -> dict[int | str, dict[str, Any]]:
-    """`responses=` for a route, so /docs lists the errors it can return."""
+# Every route can answer these: a parameter breaking its schema, and the catch-all.
+ALWAYS: tuple[type[MedHTAPError], ...] = (ValidationFailed, Internal)
+
+
+def responses(*errors: type[MedHTAPError], body: bool = False) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route, so /docs lists the errors it can return (each with the
+    ErrorBody schema); `body=True` for routes that read a JSON body (400 MALFORMED_JSON)."""
     out: dict[int | str, dict[str, Any]] = {}
-    for e in errors:
-        desc = out.get(e.status_code, {}).get("description")
+    extra = (MalformedJson,) if body else ()
+    for e in dict.fromkeys((*errors, *extra, *ALWAYS)):
         entry = e.openapi()[e.status_code]
+        desc = out.get(e.status_code, {}).get("description")
         if desc:
-            entry = {"description": f"{desc}; {entry['description']}"}
+            entry = entry | {"description": f"{desc.rstrip('.')}; {entry['description']}"}
         out[e.status_code] = entry
     return out

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,13 +14,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
 
 from medhtap.platform import metrics as _metrics  # noqa: F401 - registers the families
 from medhtap.platform.capabilities import probe
 from medhtap.platform.db import make_engine, write_engine
-from medhtap.platform.errors import MedHTAPError
+from medhtap.platform.errors import MalformedJson, MedHTAPError, error_body, responses
 from medhtap.platform.settings import Settings, get_settings
 from medhtap.services.deps import Runtime, RuntimeDep
+from medhtap.services.middleware import RequestContext, request_id_of
 
 log = logging.getLogger("medhtap.api")
 
@@ -42,7 +43,11 @@ def build_runtime(settings: Settings) -> Runtime:
     return Runtime(settings, engine, read, caps)
 
 
-def _validation_handler(_: Request, exc: RequestValidationError) -> JSONResponse:
+def _domain_handler(request: Request, exc: MedHTAPError) -> JSONResponse:
+    return JSONResponse(status_code=exc.status_code, content=exc.body(request_id_of(request)))
+
+
+def _validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
     malformed = any(e.get("type") == "json_invalid" for e in errors)
     code = "MALFORMED_JSON" if malformed else "VALIDATION_FAILED"
@@ -52,7 +57,22 @@ def _validation_handler(_: Request, exc: RequestValidationError) -> JSONResponse
     details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in errors[:20]]
     return JSONResponse(
         status_code=422 if not malformed else 400,
-        content={"error": {"code": code, "message": message, "details": details}},
+        content=error_body(code, message, request_id_of(request), details),
+    )
+
+
+# Starlette/FastAPI's own HTTP errors in the one error shape: unknown path or method, and
+# FastAPI's 400 for a body it cannot decode (not UTF-8), which is malformed JSON to a client.
+_HTTP_CODES = {400: MalformedJson.code, 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+
+
+def _http_handler(request: Request, exc: HTTPException) -> JSONResponse:
+    code = _HTTP_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
+    message = "the body is not valid UTF-8 JSON" if exc.status_code == 400 else str(exc.detail)
+    return JSONResponse(
+        status_code=exc.status_code,
+        content=error_body(code, message, request_id_of(request)),
+        headers=exc.headers,
     )
 
 
@@ -76,24 +96,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
 
-    @app.exception_handler(MedHTAPError)
-    async def _domain(_: Request, exc: MedHTAPError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content=exc.body())
-
+    app.add_exception_handler(MedHTAPError, _domain_handler)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _http_handler)  # type: ignore[arg-type]
+    app.add_middleware(RequestContext)  # request id, timing, catch-all 500
 
-    @app.middleware("http")
-    async def _timing(request: Request, call_next: Any) -> Any:
-        started = time.perf_counter()
-        response = await call_next(request)
-        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
-        return response
-
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], responses=responses())
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get("/readyz", tags=["ops"], responses=responses(_NotReady))
     def readyz(runtime: RuntimeDep) -> dict[str, Any]:
         from medhtap.platform.db import ping
 
@@ -106,7 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise _NotReady(body)
         return body
 
-    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse, responses=responses())
     def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -119,6 +131,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 class _NotReady(MedHTAPError):
+    """The database does not answer."""
+
     status_code = 503
     code = "NOT_READY"
 

@@ -45,7 +45,7 @@ def _meta_headers(meta: dict[str, Any]) -> dict[str, str]:
 @router.post(
     "/v1/sql",
     summary="Run one read-only SELECT as the analyst database account (T+0)",
-    responses=responses(SqlRejected, SqlPermissionDenied, *READ_ERRORS),
+    responses=responses(SqlRejected, SqlPermissionDenied, *READ_ERRORS, body=True),
 )
 def analyst_sql(body: SqlIn, runtime: RuntimeDep, _: AnalystCaller) -> Response:
     max_rows = min(body.max_rows, runtime.settings.analyst_max_rows)
@@ -94,7 +94,7 @@ def cost_report(
 @router.post(
     "/v1/risk/run",
     summary="Run the fund risk-control rules now and store their alerts",
-    responses=responses(ValidationFailed, *READ_ERRORS),
+    responses=responses(ValidationFailed, *READ_ERRORS, body=True),
 )
 def risk_run(body: RiskRunIn, runtime: RuntimeDep, _: ManagerCaller) -> dict[str, Any]:
     date_from, date_to = risk.default_window(body.date_from, body.date_to)

@@ -74,7 +74,7 @@ def _mark_replay(out: SettlementOut, response: Response) -> SettlementOut:
     "/persons",
     status_code=status.HTTP_201_CREATED,
     summary="Register an insured person",
-    responses=responses(*AUTH, errors.PersonExists),
+    responses=responses(*AUTH, errors.PersonExists, body=True),
 )
 def create_person(
     body: PersonIn, runtime: RuntimeDep, principal: AdminOnly, request_id: RequestId = None
@@ -108,6 +108,7 @@ def get_person(
         errors.PersonSuspended,
         errors.UnknownInstitution,
         errors.UnknownDiagnosis,
+        body=True,
     ),
 )
 def create_visit(
@@ -126,6 +127,7 @@ def create_visit(
         errors.VisitNotOpen,
         errors.DuplicateFeeLine,
         errors.UnknownItem,
+        body=True,
     ),
 )
 def upload_fees(
@@ -175,7 +177,7 @@ SETTLE_ERRORS = (
 @router.post(
     "/visits/{mdtrt_id}/pre-settlement",
     summary="2206 pre-settlement: computes the split, stores nothing",
-    responses=responses(*SETTLE_ERRORS),
+    responses=responses(*SETTLE_ERRORS, body=True),
 )
 def pre_settle(
     mdtrt_id: MdtrtId, runtime: RuntimeDep, principal: HisOrAdmin, body: SettleBody = None
@@ -190,7 +192,9 @@ def pre_settle(
     summary="2207 settlement (Idempotency-Key required)",
     description="Same key and body: the original answer with `replay: true` and header "
     "`Idempotent-Replay: true`. Same key, different request: 409 IDEMPOTENCY_CONFLICT.",
-    responses=responses(*SETTLE_ERRORS, errors.IdempotencyKeyRequired, errors.IdempotencyConflict),
+    responses=responses(
+        *SETTLE_ERRORS, errors.IdempotencyKeyRequired, errors.IdempotencyConflict, body=True
+    ),
 )
 def settle(
     mdtrt_id: MdtrtId,
@@ -249,7 +253,7 @@ def cancel(
 @router.post(
     "/reconciliation",
     summary="3201 daily totals reconciliation",
-    responses=responses(*AUTH, errors.UnknownInstitution),
+    responses=responses(*AUTH, errors.UnknownInstitution, body=True),
 )
 def reconcile(
     body: ReconcileIn, runtime: RuntimeDep, principal: HisOrAdmin, request_id: RequestId = None
@@ -260,7 +264,7 @@ def reconcile(
 @router.post(
     "/reconciliation/detail",
     summary="3202 detail reconciliation: ids missing on either side or differing",
-    responses=responses(*AUTH, errors.UnknownInstitution),
+    responses=responses(*AUTH, errors.UnknownInstitution, body=True),
 )
 def reconcile_detail(
     body: ReconcileDetailIn, runtime: RuntimeDep, principal: HisOrAdmin
