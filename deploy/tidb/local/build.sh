@@ -17,6 +17,14 @@ if [[ -x "$bin" ]]; then
 fi
 command -v go >/dev/null || { echo "go is not installed: cannot build tidb-server" >&2; exit 3; }
 mkdir -p "$cache"
+# Two callers at once (a demo and a test run) must not build into the same file: the second
+# waits for the first and then finds its binary.
+exec 9>"$cache/.build.lock"
+flock 9
+if [[ -x "$bin" ]]; then
+  echo "$bin"
+  exit 0
+fi
 echo "building tidb-server $version (cold: ~10 min on 2 cores; cached afterwards in $cache)" >&2
 go mod download >&2
 start=$(date +%s)
