@@ -38,3 +38,25 @@ class QueryTooLarge(MedHTAPError):
 
     status_code = 413
     code = "QUERY_MEMORY_EXCEEDED"
+
+
+class AnalyticsBusy(MedHTAPError):
+    """Too many analytic requests are running or waiting: retry after Retry-After seconds."""
+
+    status_code = 429
+    code = "ANALYTICS_BUSY"
+
+    def __init__(self, message: str, *, retry_after_s: int, **details: object) -> None:
+        super().__init__(message, **details)
+        self.retry_after_s = retry_after_s
+
+
+class AnalyticsUnavailable(MedHTAPError):
+    """No analytic database connection became free in time: retry after Retry-After."""
+
+    status_code = 503
+    code = "ANALYTICS_UNAVAILABLE"
+
+    def __init__(self, message: str, *, retry_after_s: int, **details: object) -> None:
+        super().__init__(message, **details)
+        self.retry_after_s = retry_after_s

@@ -9,6 +9,7 @@ just ran, with its runtime statistics. So the read runs first and the plan is re
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import logging
 import time
@@ -20,9 +21,16 @@ from typing import Any
 from pymysql.err import MySQLError
 from sqlalchemy import Connection, Engine, TextClause, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from medhtap.analytics.errors import QueryTimeout, QueryTooLarge, SqlFailed, SqlPermissionDenied
+from medhtap.analytics.errors import (
+    AnalyticsUnavailable,
+    QueryTimeout,
+    QueryTooLarge,
+    SqlFailed,
+    SqlPermissionDenied,
+)
 from medhtap.platform.errors import ServiceUnavailable
 from medhtap.platform.metrics import QUERY_SECONDS
 from medhtap.platform.tx import CONNECTION_CODES, error_code, is_region_error
@@ -33,6 +41,33 @@ PERMISSION_CODES = frozenset({1044, 1142, 1143, 1227, 1345, 1356, 8121})
 TIMEOUT_CODES = frozenset({3024})
 MEMORY_CODES = frozenset({8001, 8175})
 BUSY = frozenset({9001, 9002, 9003, 9004, 9005})  # PD/TiKV timeouts, busy, region unavailable
+
+# TiDB cuts text at byte limits, sometimes inside a UTF-8 character: GROUP_CONCAT at
+# group_concat_max_len, plan constants at 64 bytes. pymysql decodes strictly with the
+# connection's `encoding`, and a decode error mid-result leaves the connection out of step
+# with the server. Analytic connections decode with replacement instead (U+FFFD for the cut
+# character); what they send is still strict UTF-8.
+LENIENT_UTF8 = "medhtap-utf8-replace"
+
+
+def _lenient_codec(name: str) -> codecs.CodecInfo | None:
+    if name.replace("_", "-") != LENIENT_UTF8:
+        return None
+    return codecs.CodecInfo(
+        name=LENIENT_UTF8,
+        encode=codecs.utf_8_encode,
+        decode=lambda data, errors="strict": codecs.utf_8_decode(data, "replace", True),
+    )
+
+
+codecs.register(_lenient_codec)
+
+
+def decode_leniently(conn: Connection) -> None:
+    """Make this pooled pymysql connection decode text with replacement (see LENIENT_UTF8)."""
+    raw = conn.connection.dbapi_connection
+    if raw is not None and hasattr(raw, "encoding"):
+        raw.encoding = LENIENT_UTF8
 
 
 @dataclass(frozen=True)
@@ -214,7 +249,7 @@ class ReadTxn:
             res = self.conn.exec_driver_sql(f"EXPLAIN FOR CONNECTION {int(self.connection_id)}")
             return plan_steps(list(res.keys()), res.fetchall())
         except DBAPIError as exc:  # not TiDB, or a server without the statement
-            log.warning("could not read the executed plan: %s", exc.orig)
+            log.warning("could not read the executed plan: TiDB error %s", error_code(exc))
             return []
 
     def engines(self) -> list[str]:
@@ -231,10 +266,20 @@ class ReadTxn:
         }
 
 
+def _connect(engine: Engine, retry_after_s: int) -> Connection:
+    try:
+        return engine.connect()
+    except PoolTimeout as exc:
+        raise AnalyticsUnavailable(
+            "no analytic database connection is free: retry later", retry_after_s=retry_after_s
+        ) from exc
+
+
 @contextmanager
-def read_txn(engine: Engine) -> Iterator[ReadTxn]:
+def read_txn(engine: Engine, *, retry_after_s: int = 2) -> Iterator[ReadTxn]:
     """One read transaction: every query inside sees the same snapshot (start TSO)."""
-    with engine.connect() as conn:
+    with _connect(engine, retry_after_s) as conn:
+        decode_leniently(conn)
         # An explicit BEGIN allocates the start TSO now, so @@tidb_current_ts is the
         # snapshot all following SELECTs read; the context always ends in ROLLBACK.
         conn.exec_driver_sql("BEGIN")
