@@ -7,6 +7,17 @@ Commit outcome: if the connection dies *during COMMIT* we cannot know whether th
 transaction landed. Such a unit is re-run only when the caller declares it idempotent
 (it checks its own idempotency record first, so a landed commit is found and replayed);
 otherwise the helper raises `CommitOutcomeUnknown` and the caller must not guess.
+
+Isolation: a unit may ask for READ COMMITTED (`isolation=READ_COMMITTED`). In TiDB's
+pessimistic REPEATABLE READ a plain SELECT reads the snapshot of the transaction's start, even
+after the transaction waited on a row lock for another writer to commit; in pessimistic READ
+COMMITTED every statement takes a fresh timestamp and so reads what was committed before it
+started (TiDB source at our pin: pkg/sessiontxn/isolation/readcommitted.go, `getStmtTS` ->
+`getOracleFuture` per statement; docs: "Read Committed isolation level ... only takes effect in
+pessimistic transactions", docs.pingcap.com/tidb/stable/transaction-isolation-levels). The
+level is set with the one-shot `SET TRANSACTION ISOLATION LEVEL` before the transaction's
+first statement, so it applies to that transaction only and the pooled session keeps its
+default (pkg/sessionctx/variable/session.go, `txnIsolationLevelOneShot`).
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from pymysql.err import MySQLError
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from tenacity import (
     RetryCallState,
@@ -33,6 +44,7 @@ from medhtap.platform.metrics import TXN_ATTEMPTS, TXN_RETRIES, TXN_SECONDS
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+READ_COMMITTED = "READ COMMITTED"
 
 # TiDB / TiKV / PD error codes that mean "nothing was committed, run it again".
 RETRYABLE_CODES = frozenset(
@@ -108,13 +120,18 @@ def run_in_transaction(
     name: str,
     idempotent: bool = False,
     max_attempts: int = 5,
+    isolation: str | None = None,
 ) -> T:
     """Run `unit(session)` and commit; retry on TiDB's retryable errors with jittered backoff."""
     factory = write_sessionmaker(engine)
+    if isolation not in (None, READ_COMMITTED):
+        raise ValueError(f"unsupported isolation {isolation!r}")
 
     def attempt() -> T:
         with factory() as session:
             try:
+                if isolation:
+                    session.execute(text(f"SET TRANSACTION ISOLATION LEVEL {isolation}"))
                 result = unit(session)
             except BaseException:
                 session.rollback()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from medhtap.platform.errors import Conflict, NotFound, ValidationFailed
+from medhtap.platform.errors import Conflict, MedHTAPError, NotFound, ValidationFailed
 
 
 class PersonNotFound(NotFound):
@@ -118,3 +118,21 @@ class AmountTooLarge(ValidationFailed):
     """The visit's total is beyond what one settlement may carry."""
 
     code = "AMOUNT_TOO_LARGE"
+
+
+class SettlementCancelled(Conflict):
+    """The Idempotency-Key names a settlement that was cancelled since: the visit is not
+    settled by it. The details carry the reversal's setl_id."""
+
+    code = "SETTLEMENT_CANCELLED"
+
+
+class ReplayInconsistent(MedHTAPError):
+    """The stored answer for this Idempotency-Key names a settlement that is missing or does
+    not match the database (data lost by the store). Not retryable: operations must repair.
+
+    500, not 409: nothing the client sent conflicts with anything, and a retry (what 503
+    would invite) cannot help; the server's own records disagree, so it refuses to vouch."""
+
+    status_code = 500
+    code = "REPLAY_INCONSISTENT"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from medhtap.platform.db import WriteSession
-from medhtap.platform.tx import run_in_transaction
+from medhtap.platform.tx import READ_COMMITTED, run_in_transaction
 from medhtap.services.settlement import errors
 from medhtap.services.settlement import repository as repo
 from medhtap.services.settlement.schemas import (
@@ -111,7 +111,14 @@ def reconcile_detail_unit(
 
 
 def reconcile(engine: Engine, caller: Caller, body: ReconcileIn) -> ReconcileOut:
-    return run_in_transaction(engine, lambda s: reconcile_unit(s, caller, body), name="reconcile")
+    # READ COMMITTED like every writing unit: the day's figures are one aggregate statement
+    # (one snapshot at either level), and its result is what the stored record says we saw.
+    return run_in_transaction(
+        engine,
+        lambda s: reconcile_unit(s, caller, body),
+        name="reconcile",
+        isolation=READ_COMMITTED,
+    )
 
 
 def reconcile_detail(engine: Engine, caller: Caller, body: ReconcileDetailIn) -> ReconcileDetailOut:

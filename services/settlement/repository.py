@@ -9,8 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Row, and_, case, func, insert, literal, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from medhtap.platform.tx import error_code
 from medhtap.schema.base import table
 from medhtap.schema.ops import AuditLog
 from medhtap.schema.person import AccountLedger, InsuredPerson, PersonYearAccumulator
@@ -19,6 +21,7 @@ from medhtap.schema.settlement import IdempotencyRecord, Reconciliation, Settlem
 from medhtap.schema.visit import FeeDetail, Visit
 
 DEFAULT_REGION = "000000"
+DUPLICATE_KEY = 1062
 
 PERSON = table(InsuredPerson)
 ACC = table(PersonYearAccumulator)
@@ -278,9 +281,44 @@ def unsettle_lines(session: Session, mdtrt_id: str, setl_id: str) -> int:
 
 
 def get_idempotency(session: Session, idem_key: str, *, lock: bool) -> Row[Any] | None:
-    """With lock=True TiDB locks the key even when no row exists yet (pessimistic mode,
-    point get), so a concurrent retry of the same key waits here, then finds the answer."""
+    """With lock=True at REPEATABLE READ TiDB locks the key even when no row exists yet
+    (pessimistic point get). At READ COMMITTED it locks only existing keys (TiDB
+    pkg/executor/point_get.go `getAndLock`: "Only Lock the existing keys in RC isolation"),
+    so the money units claim their key with `claim_idempotency` instead."""
     return _one(session, select(IDEM).where(IDEM.c.idem_key == idem_key), lock)
+
+
+def claim_idempotency(session: Session, idem_key: str, request_hash: str) -> Row[Any] | None:
+    """Take the key before doing the work: insert its record (status 0, finished by
+    `finish_idempotency` in the same transaction, so no other session ever sees it).
+
+    The INSERT's pessimistic lock is what serialises two requests with one key: the second
+    waits for the first to end, then gets a duplicate key (the first committed) or the key
+    (it rolled back). Returns None when claimed, else the committed record to replay."""
+    try:
+        session.execute(
+            insert(IDEM).values(
+                idem_key=idem_key, request_hash=request_hash, status_code=0, response={}
+            )
+        )
+        return None
+    except IntegrityError as exc:
+        if error_code(exc) != DUPLICATE_KEY:
+            raise
+    # Only this statement failed; TiDB keeps the pessimistic transaction open.
+    record = get_idempotency(session, idem_key, lock=False)
+    assert record is not None, "duplicate idempotency key but no committed record"
+    return record
+
+
+def finish_idempotency(
+    session: Session, idem_key: str, status: int, response: dict[str, Any]
+) -> None:
+    session.execute(
+        update(IDEM)
+        .where(IDEM.c.idem_key == idem_key)
+        .values(status_code=status, response=response)
+    )
 
 
 def put_idempotency(
@@ -295,6 +333,22 @@ def put_idempotency(
 
 def get_settlement(session: Session, setl_id: str, *, lock: bool = False) -> Row[Any] | None:
     return _one(session, select(SETL).where(SETL.c.setl_id == setl_id), lock)
+
+
+def reversal_of(session: Session, mdtrt_id: str, setl_id: str) -> Row[Any] | None:
+    stmt = select(SETL).where(
+        SETL.c.mdtrt_id == mdtrt_id, SETL.c.orig_setl_id == setl_id, SETL.c.setl_type == "reversal"
+    )
+    return session.execute(stmt).first()
+
+
+def lines_of_settlement(session: Session, mdtrt_id: str, setl_id: str) -> list[str]:
+    stmt = (
+        select(FEE.c.feedetl_sn)
+        .prefix_with(FEE_BY_VISIT)
+        .where(FEE.c.mdtrt_id == mdtrt_id, FEE.c.setl_id == setl_id, FEE.c.fee_status == "settled")
+    )
+    return sorted(session.execute(stmt).scalars())
 
 
 def insert_settlement(session: Session, values: dict[str, Any]) -> None:

@@ -7,6 +7,19 @@ the TiDB transaction and re-runs the whole unit on a retryable error.
 Lock order, the same in every unit, so units cannot deadlock each other:
 idempotency key -> settlement row (cancel) -> visit -> person -> accumulator rows.
 The person row lock serialises all money of one person (balance, deductible, annual cap).
+
+Isolation (issue 10.1): every unit that writes runs at READ COMMITTED (see platform/tx.py
+for TiDB's documentation and source). Each statement then reads what was committed before it
+started, so a read that follows a lock wait sees the work of the transaction it waited for;
+at TiDB's REPEATABLE READ a plain SELECT would read the transaction's start snapshot instead.
+Why each unit's reads are safe at READ COMMITTED is argued at the unit. The rule they share:
+every row a money decision depends on is either locked by this unit before it is read
+(idempotency key, settlement, visit, person, accumulator), or written only by units that
+hold the lock of its owner (a visit's fee lines: every writer locks the visit first), so once
+the owner's lock is held the statement's fresh read is also the final state; reference data
+(institution, catalog, policy, diagnosis) is read as of the statement, like any other
+commit-time fact. The read-only units (person read, 2206 pre-settlement) keep REPEATABLE READ:
+they write nothing, and want their reads to be one consistent snapshot.
 """
 
 from __future__ import annotations
@@ -14,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -23,10 +37,11 @@ from sqlalchemy import Engine, Row
 from sqlalchemy.exc import IntegrityError
 
 from medhtap.platform.db import WriteSession
-from medhtap.platform.tx import error_code, run_in_transaction
+from medhtap.platform.tx import READ_COMMITTED, error_code, run_in_transaction
 from medhtap.services.auth import Principal
 from medhtap.services.settlement import errors, rules
 from medhtap.services.settlement import repository as repo
+from medhtap.services.settlement import fact_repository as facts
 from medhtap.services.settlement.schemas import (
     AccumulatorOut,
     FeeBatchIn,
@@ -42,6 +57,7 @@ from medhtap.services.settlement.schemas import (
     VisitOut,
 )
 
+log = logging.getLogger(__name__)
 DUPLICATE_KEY = 1062
 MAX_VISIT_TOTAL = Decimal("1e13")  # DECIMAL(16,2) holds < 1e14; keep a margin for sums
 
@@ -106,6 +122,8 @@ def _person_out(session: WriteSession, row: Row[Any], caller: Caller, year: int)
 
 
 def create_person_unit(session: WriteSession, caller: Caller, body: PersonIn) -> PersonOut:
+    # The existence read is only a friendly early answer: the unique keys on psn_no and
+    # certno decide (a concurrent registration gets 1062 below). The last read is our own row.
     psn_no = body.psn_no or new_id()
     if repo.person_exists(session, psn_no, body.certno):
         raise errors.PersonExists("a person with this psn_no or certno exists", psn_no=psn_no)
@@ -153,6 +171,8 @@ def _visit_out(row: Row[Any]) -> VisitOut:
 
 
 def create_visit_unit(session: WriteSession, caller: Caller, body: VisitIn) -> VisitOut:
+    # Reads reference data and the person's status as of each statement; no money moves here,
+    # and a settlement re-checks the person's status under the person's lock.
     inst = repo.get_institution(session, body.fixmedins_code)
     if inst is None:
         raise errors.UnknownInstitution(f"unknown institution {body.fixmedins_code!r}")
@@ -204,7 +224,9 @@ def upload_fees_unit(
     session: WriteSession, caller: Caller, mdtrt_id: str, body: FeeBatchIn
 ) -> FeeBatchOut:
     # The visit lock orders uploads against a settlement of the same visit: no line can
-    # land between the settlement's read of the lines and its commit.
+    # land between the settlement's read of the lines and its commit. The duplicate check
+    # below runs after that lock, so at READ COMMITTED it sees every committed line (every
+    # writer of a visit's lines holds the visit lock); the unique index is the last guard.
     _open_visit(session, caller, mdtrt_id)
     sns = [ln.feedetl_sn for ln in body.lines]
     repeated = sorted({sn for sn in sns if sns.count(sn) > 1})
@@ -257,6 +279,8 @@ def upload_fees_unit(
 def revoke_fee_unit(
     session: WriteSession, caller: Caller, mdtrt_id: str, feedetl_sn: str
 ) -> FeeRevokeOut:
+    # Read after the visit lock: a concurrent revoke of the same line has committed (we see
+    # 'revoked') or waits behind us; a settlement of the visit makes _open_visit refuse.
     _open_visit(session, caller, mdtrt_id)
     line = repo.get_fee_line(session, mdtrt_id, feedetl_sn)
     if line is None:
@@ -301,6 +325,8 @@ def compute(
     )
     if policy is None:
         raise errors.NoPolicy("no benefit policy applies to this visit")
+    # With the visit locked (2207) this fresh read is final: uploads, revokes and cancels of
+    # this visit all lock the visit first. Without the lock (2206) it is a preview.
     rows = repo.active_lines(session, visit.mdtrt_id)
     if not rows:
         raise errors.NoFeeLines("the visit has no active fee lines")
@@ -419,10 +445,81 @@ def pre_settle_unit(
     )
 
 
-def _replay(record: Row[Any], digest: str) -> SettlementOut:
+def _stored_answer(record: Row[Any], digest: str) -> SettlementOut:
     if record.request_hash != digest:
         raise errors.IdempotencyConflict("this Idempotency-Key was used for a different request")
-    out = SettlementOut.model_validate(record.response)
+    if record.status_code != 200:
+        _inconsistent(record, "the stored answer was never finished")
+    return SettlementOut.model_validate(record.response)
+
+
+def _inconsistent(record: Row[Any], problem: str, **details: Any) -> None:
+    """Refuse to replay an answer the database no longer backs (issue 10.2)."""
+    log.critical(
+        "idempotency record %s vouches for data the database does not hold: %s %s",
+        record.idem_key,
+        problem,
+        details,
+    )
+    raise errors.ReplayInconsistent(
+        f"the stored answer for this Idempotency-Key is not backed by the database: {problem}",
+        **details,
+    )
+
+
+def _replay_settlement(session: WriteSession, record: Row[Any], digest: str) -> SettlementOut:
+    """2207 replay: the settlement must exist as answered, its visit settled by it with its
+    lines; a settlement cancelled since is reported as such (409 with the reversal)."""
+    out = _stored_answer(record, digest)
+    assert out.setl_id is not None
+    setl = repo.get_settlement(session, out.setl_id)
+    if setl is None:
+        _inconsistent(record, "settlement row missing", setl_id=out.setl_id)
+    assert setl is not None
+    if (setl.setl_type, setl.mdtrt_id, setl.medfee_sumamt, setl.acct_pay) != (
+        "normal",
+        out.mdtrt_id,
+        out.medfee_sumamt,
+        out.acct_pay,
+    ):
+        _inconsistent(record, "settlement row differs from the answer", setl_id=out.setl_id)
+    if setl.setl_status == "cancelled":
+        reversal = repo.reversal_of(session, setl.mdtrt_id, setl.setl_id)
+        if reversal is None:
+            _inconsistent(record, "cancelled without a reversal row", setl_id=out.setl_id)
+        assert reversal is not None
+        raise errors.SettlementCancelled(
+            "this settlement was cancelled; the visit is not settled by it",
+            setl_id=setl.setl_id,
+            setl_status="cancelled",
+            reversal_setl_id=reversal.setl_id,
+            cancel_time=setl.cancel_time.isoformat() if setl.cancel_time else None,
+        )
+    visit = repo.get_visit(session, out.mdtrt_id)
+    if visit is None or visit.vis_status != "settled":
+        _inconsistent(
+            record,
+            "visit not settled",
+            setl_id=out.setl_id,
+            vis_status=visit.vis_status if visit else None,
+        )
+    lines = repo.lines_of_settlement(session, out.mdtrt_id, setl.setl_id)
+    if lines != sorted(ln.feedetl_sn for ln in out.lines):
+        _inconsistent(record, "fee lines differ from the answer", setl_id=out.setl_id)
+    out.replay = True
+    return out
+
+
+def _replay_cancel(session: WriteSession, record: Row[Any], digest: str) -> SettlementOut:
+    """2208 replay: the reversal row and the cancelled original must both exist."""
+    out = _stored_answer(record, digest)
+    assert out.setl_id is not None and out.orig_setl_id is not None
+    reversal = repo.get_settlement(session, out.setl_id)
+    orig = repo.get_settlement(session, out.orig_setl_id)
+    if reversal is None or reversal.setl_type != "reversal":
+        _inconsistent(record, "reversal row missing", setl_id=out.setl_id)
+    if orig is None or orig.setl_status != "cancelled":
+        _inconsistent(record, "original not cancelled", setl_id=out.orig_setl_id)
     out.replay = True
     return out
 
@@ -431,12 +528,16 @@ def settle_unit(
     session: WriteSession, caller: Caller, mdtrt_id: str, idem_key: str, body: SettleIn
 ) -> SettlementOut:
     """2207: settle a visit; the answer is stored under the key in the same transaction, so
-    a reply lost after the commit is replayed, never settled twice."""
+    a reply lost after the commit is replayed, never settled twice.
+
+    Reads at READ COMMITTED: the key is claimed by an INSERT (its lock serialises retries of
+    one key); the visit, person and accumulator are locked before they are read; the lines
+    are read after the visit lock (see `compute`); a replay checks the rows it vouches for."""
     scoped = idempotency_scope("2207", caller, idem_key)
     digest = request_hash("2207", mdtrt_id=mdtrt_id, **body.model_dump())
-    record = repo.get_idempotency(session, scoped, lock=True)
+    record = repo.claim_idempotency(session, scoped, digest)
     if record is not None:
-        return _replay(record, digest)
+        return _replay_settlement(session, record, digest)
 
     visit, person = _visit_and_person(session, caller, mdtrt_id, lock=True)
     c = compute(session, visit, person, body.use_account, lock=True)
@@ -492,6 +593,7 @@ def settle_unit(
     out = _settlement_out(
         visit, person, c, setl_id=setl_id, setl_time=now, balance_after=balance_after
     )
+    facts.record_settlement(session, out, visit, person, r.lines)
     repo.audit(
         session,
         caller.actor,
@@ -507,7 +609,7 @@ def settle_unit(
         },
         caller.request_id,
     )
-    repo.put_idempotency(session, scoped, digest, 200, out.model_dump(mode="json"))
+    repo.finish_idempotency(session, scoped, 200, out.model_dump(mode="json"))
     return out
 
 
@@ -518,12 +620,15 @@ def cancel_unit(
     session: WriteSession, caller: Caller, setl_id: str, idem_key: str
 ) -> SettlementOut:
     """2208: mark the settlement cancelled, write its reversal row, give back exactly what
-    it took (accumulators, balance) and reopen the visit for correction."""
+    it took (accumulators, balance) and reopen the visit for correction.
+
+    Reads at READ COMMITTED: every row it reads is locked first (settlement, visit, person,
+    accumulator); the lines are changed by one UPDATE, which reads the latest data anyway."""
     scoped = idempotency_scope("2208", caller, idem_key)
     digest = request_hash("2208", setl_id=setl_id)
-    record = repo.get_idempotency(session, scoped, lock=True)
+    record = repo.claim_idempotency(session, scoped, digest)
     if record is not None:
-        return _replay(record, digest)
+        return _replay_cancel(session, record, digest)
 
     orig = repo.get_settlement(session, setl_id, lock=True)
     if orig is None:
@@ -579,6 +684,7 @@ def cancel_unit(
         **negated,
     }
     repo.insert_settlement(session, row)
+    facts.record_cancel(session, orig, reversal_id, now)
     repo.unsettle_lines(session, orig.mdtrt_id, setl_id)
     repo.set_visit_status(session, orig.mdtrt_id, "open")
     repo.audit(
@@ -593,7 +699,7 @@ def cancel_unit(
     out = SettlementOut.model_validate(
         {k: v for k, v in row.items() if k in SettlementOut.model_fields}
     )
-    repo.put_idempotency(session, scoped, digest, 200, out.model_dump(mode="json"))
+    repo.finish_idempotency(session, scoped, 200, out.model_dump(mode="json"))
     return out
 
 
@@ -602,7 +708,10 @@ def cancel_unit(
 
 def create_person(engine: Engine, caller: Caller, body: PersonIn) -> PersonOut:
     return run_in_transaction(
-        engine, lambda s: create_person_unit(s, caller, body), name="person_create"
+        engine,
+        lambda s: create_person_unit(s, caller, body),
+        name="person_create",
+        isolation=READ_COMMITTED,
     )
 
 
@@ -614,19 +723,28 @@ def get_person(engine: Engine, caller: Caller, psn_no: str, year: int) -> Person
 
 def create_visit(engine: Engine, caller: Caller, body: VisitIn) -> VisitOut:
     return run_in_transaction(
-        engine, lambda s: create_visit_unit(s, caller, body), name="visit_create"
+        engine,
+        lambda s: create_visit_unit(s, caller, body),
+        name="visit_create",
+        isolation=READ_COMMITTED,
     )
 
 
 def upload_fees(engine: Engine, caller: Caller, mdtrt_id: str, body: FeeBatchIn) -> FeeBatchOut:
     return run_in_transaction(
-        engine, lambda s: upload_fees_unit(s, caller, mdtrt_id, body), name="fee_upload"
+        engine,
+        lambda s: upload_fees_unit(s, caller, mdtrt_id, body),
+        name="fee_upload",
+        isolation=READ_COMMITTED,
     )
 
 
 def revoke_fee(engine: Engine, caller: Caller, mdtrt_id: str, feedetl_sn: str) -> FeeRevokeOut:
     return run_in_transaction(
-        engine, lambda s: revoke_fee_unit(s, caller, mdtrt_id, feedetl_sn), name="fee_revoke"
+        engine,
+        lambda s: revoke_fee_unit(s, caller, mdtrt_id, feedetl_sn),
+        name="fee_revoke",
+        isolation=READ_COMMITTED,
     )
 
 
@@ -652,6 +770,7 @@ def settle(
         lambda s: settle_unit(s, caller, mdtrt_id, idem_key, body),
         name="settle",
         idempotent=True,
+        isolation=READ_COMMITTED,
         max_attempts=max_attempts,
     )
 
@@ -664,5 +783,6 @@ def cancel(
         lambda s: cancel_unit(s, caller, setl_id, idem_key),
         name="cancel",
         idempotent=True,
+        isolation=READ_COMMITTED,
         max_attempts=max_attempts,
     )

@@ -253,7 +253,7 @@ class TestSettlement:
             raise RuntimeError("disk on fire")
 
         # the last write of the unit fails after settlement, lines, accumulator, balance
-        monkeypatch.setattr(repository, "put_idempotency", boom)
+        monkeypatch.setattr(repository, "finish_idempotency", boom)
         assert factory.settle(visit).status_code == 500
         monkeypatch.undo()
         assert written(factory, visit) == (4, 0, 1)  # the upload's audit row only

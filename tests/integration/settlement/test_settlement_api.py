@@ -366,7 +366,7 @@ class TestRetries:
         psn = factory.person("310", "500.00")
         visit = factory.visit(psn)
         factory.fees(visit, EXAMPLE_LINES)
-        real = repository.put_idempotency
+        real = repository.finish_idempotency
         calls = {"n": 0}
 
         def deadlock_once(*args: Any, **kwargs: Any) -> None:
@@ -375,7 +375,7 @@ class TestRetries:
                 raise OperationalError("INSERT ...", {}, pymysql.err.OperationalError(1213, "x"))
             real(*args, **kwargs)
 
-        monkeypatch.setattr(repository, "put_idempotency", deadlock_once)
+        monkeypatch.setattr(repository, "finish_idempotency", deadlock_once)
         r = factory.settle(visit)
         assert r.status_code == 200 and calls["n"] == 2
         assert factory.scalar("SELECT COUNT(*) FROM settlement WHERE mdtrt_id=:m", m=visit) == 1
