@@ -68,6 +68,12 @@ class ValidationFailed(MedHTAPError):
     code = "VALIDATION_FAILED"
 
 
+class InvalidDateRange(ValidationFailed):
+    """The date range is reversed, too long, or starts before the data can."""
+
+    code = "INVALID_DATE_RANGE"
+
+
 class NotFound(MedHTAPError):
     """The named object does not exist."""
 

@@ -24,12 +24,40 @@ from medhtap.analytics.errors import (
 )
 from medhtap.analytics.formats import to_csv
 from medhtap.analytics.html import to_html
-from medhtap.platform.errors import Forbidden, NotFound, Unauthorized, ValidationFailed, responses
+from medhtap.platform.errors import (
+    Forbidden,
+    InvalidDateRange,
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+    responses,
+)
 from medhtap.services.analyst.schemas import RiskRunIn, SqlIn
 from medhtap.services.deps import AnalystCaller, ManagerCaller, RuntimeDep
 
 router = APIRouter(tags=["analytics"])
 READ_ERRORS = (Unauthorized, Forbidden, QueryTimeout, QueryTooLarge, SqlFailed)
+# Windows are bounded: no settlement predates 2000 (the settlement API refuses such times),
+# and a rule run reads every settlement in its window.
+EARLIEST, LATEST = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
+RISK_MAX_DAYS = 366
+_TEXT = {"schema": {"type": "string"}}
+
+
+def _check_window(date_from: dt.date, date_to: dt.date, max_days: int | None = None) -> None:
+    too_long = max_days is not None and (date_to - date_from).days + 1 > max_days
+    if date_from < EARLIEST or date_to > LATEST or too_long:
+        longest = f", at most {max_days} days" if max_days else ""
+        raise InvalidDateRange(
+            f"the window must lie within {EARLIEST}..{LATEST}{longest}",
+            date_from=str(date_from),
+            date_to=str(date_to),
+        )
+
+
+def _also(*media_types: str) -> dict[int | str, dict[str, Any]]:
+    """Documents the other content types a 200 answer may have, beside application/json."""
+    return {200: {"content": {m: _TEXT for m in media_types}}}
 
 
 def _meta_headers(meta: dict[str, Any]) -> dict[str, str]:
@@ -45,7 +73,8 @@ def _meta_headers(meta: dict[str, Any]) -> dict[str, str]:
 @router.post(
     "/v1/sql",
     summary="Run one read-only SELECT as the analyst database account (T+0)",
-    responses=responses(SqlRejected, SqlPermissionDenied, *READ_ERRORS, body=True),
+    responses=responses(SqlRejected, SqlPermissionDenied, *READ_ERRORS, body=True)
+    | _also("text/csv"),
 )
 def analyst_sql(body: SqlIn, runtime: RuntimeDep, _: AnalystCaller) -> Response:
     max_rows = min(body.max_rows, runtime.settings.analyst_max_rows)
@@ -65,7 +94,10 @@ def analyst_sql(body: SqlIn, runtime: RuntimeDep, _: AnalystCaller) -> Response:
 @router.get(
     "/v1/reports/cost",
     summary="Cost analysis by group: visits, persons, money, shares, top items",
-    responses=responses(ValidationFailed, *READ_ERRORS),
+    description=f"The window lies within {EARLIEST}..{LATEST}; otherwise 422 "
+    f"{InvalidDateRange.code}.",
+    responses=responses(ValidationFailed, InvalidDateRange, *READ_ERRORS)
+    | _also("text/csv", "text/html"),
 )
 def cost_report(
     runtime: RuntimeDep,
@@ -77,6 +109,7 @@ def cost_report(
     ] = "institution",
     format: Literal["json", "csv", "html"] = "json",
 ) -> Response:
+    _check_window(date_from, date_to)
     dims = reports.parse_group_by(group_by)
     report = reports.cost_report(
         runtime.read_engine, date_from, date_to, dims, trend=format == "html"
@@ -94,10 +127,13 @@ def cost_report(
 @router.post(
     "/v1/risk/run",
     summary="Run the fund risk-control rules now and store their alerts",
-    responses=responses(ValidationFailed, *READ_ERRORS, body=True),
+    description=f"The window lies within {EARLIEST}..{LATEST} and spans at most "
+    f"{RISK_MAX_DAYS} days; otherwise 422 {InvalidDateRange.code}.",
+    responses=responses(ValidationFailed, InvalidDateRange, *READ_ERRORS, body=True),
 )
 def risk_run(body: RiskRunIn, runtime: RuntimeDep, _: ManagerCaller) -> dict[str, Any]:
     date_from, date_to = risk.default_window(body.date_from, body.date_to)
+    _check_window(date_from, date_to, RISK_MAX_DAYS)
     outcome = risk.run_rules(
         runtime.read_engine, runtime.write_engine, date_from, date_to, body.rules
     )

@@ -37,17 +37,21 @@ HisOrAdmin = Annotated[Principal, Depends(require("his"))]
 PersonReader = Annotated[Principal, Depends(require("his", "manager"))]
 AdminOnly = Annotated[Principal, Depends(require())]
 RequestId = Annotated[str | None, Header(alias="X-Request-ID", max_length=64)]
+# Printable ASCII without space. Documented, checked by `_idem_key` (400 with its own code).
+IDEM_PATTERN = r"^[!-~]{1,128}$"
 IdemHeader = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        description="1-128 printable ASCII characters; repeat it to retry safely",
+        description="required: 1-128 printable ASCII characters (no space); repeat it to "
+        "retry safely",
+        json_schema_extra={"pattern": IDEM_PATTERN, "minLength": 1, "maxLength": 128},
     ),
 ]
 MdtrtId = Annotated[str, Path(min_length=1, max_length=40)]
 # An absent body means {"use_account": false}.
 SettleBody = Annotated[SettleIn | None, Body()]
-IDEM_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
+IDEM_KEY = re.compile(IDEM_PATTERN)
 
 AUTH = (Unauthorized, Forbidden)
 REPLAY_HEADER = "Idempotent-Replay"

@@ -1,20 +1,23 @@
 """Request and response bodies of the settlement API.
 
-Money is Decimal end to end. Input accepts a JSON number or string and converts it exactly
-(pydantic goes through the number's shortest repr, which round-trips for the bounded values
-allowed here); output is a string with exactly two decimals, so no client parses a float.
+Money is Decimal end to end. Input is a decimal string matching the pattern its OpenAPI
+schema documents (so "" or "1e3" are refused, as documented), or a whole JSON integer; a
+fractional JSON number is refused, since a binary float cannot be trusted to carry cents.
+Output is a string with exactly two decimals, so no client parses a float.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     AliasChoices,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -38,7 +41,13 @@ def _sane_year(value: dt.datetime) -> dt.datetime:
     return value
 
 
-Timestamp = Annotated[dt.datetime, AfterValidator(_naive), AfterValidator(_sane_year)]
+# The year is checked as written (before any offset is applied), as the pattern documents.
+Timestamp = Annotated[
+    dt.datetime,
+    AfterValidator(_sane_year),
+    AfterValidator(_naive),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": r"^20\d\d-"}),
+]
 
 _MONEY_SCHEMA = WithJsonSchema({"type": "string", "pattern": r"^-?\d+\.\d{2}$", "example": "12.30"})
 MoneyOut = Annotated[
@@ -47,17 +56,67 @@ MoneyOut = Annotated[
 RatioOut = Annotated[
     Decimal,
     PlainSerializer(lambda d: str(d.quantize(RATIO_Q)), return_type=str),
-    WithJsonSchema({"type": "string", "example": "0.8000"}),
+    WithJsonSchema({"type": "string", "pattern": r"^-?\d+\.\d{4}$", "example": "0.8000"}),
 ]
 QtyOut = RatioOut  # DECIMAL(16,4) columns: quantity and unit price
 
+
+def _decimal_in(pattern: str, minimum: int, maximum: int, example: str) -> tuple[Any, ...]:
+    """A decimal input: a string matching `pattern` or a JSON integer in [minimum, maximum].
+    The pattern bounds digits and decimals, so every string it documents is accepted and
+    every other string refused; the range checks stay on the Field."""
+    regex = re.compile(pattern)
+
+    def check(value: object) -> object:
+        if isinstance(value, str) and not regex.match(value):
+            raise ValueError(f"expected a decimal string matching {pattern}, e.g. {example!r}")
+        if isinstance(value, float):  # JSON Schema's integer includes 334.0; 334.5 is refused
+            if not value.is_integer():
+                raise ValueError(f"send a fractional amount as a string, e.g. {example!r}")
+            return int(value)
+        return value
+
+    schema = {
+        "anyOf": [
+            {"type": "string", "pattern": pattern, "example": example},
+            {"type": "integer", "minimum": minimum, "maximum": maximum},
+        ]
+    }
+    return BeforeValidator(check), WithJsonSchema(schema, mode="validation")
+
+
 # Inputs: bounded so no line can overflow DECIMAL(16,2) and absurd values are refused.
-Quantity = Annotated[Decimal, Field(gt=0, le=Decimal("10000"), decimal_places=4)]
-UnitPrice = Annotated[Decimal, Field(ge=0, le=Decimal("1000000"), decimal_places=4)]
-Balance = Annotated[Decimal, Field(ge=0, le=Decimal("100000000"), decimal_places=2)]
-SignedMoney = Annotated[Decimal, Field(ge=Decimal("-1e12"), le=Decimal("1e12"), decimal_places=2)]
+Quantity = Annotated[
+    Decimal,
+    Field(gt=0, le=Decimal("10000"), decimal_places=4),
+    *_decimal_in(  # > 0: "1".."9999.9999", or "0." and a non-zero fraction of 1-4 digits
+        r"^(?:[1-9]\d{0,3}(?:\.\d{1,4})?|0\.(?:[1-9]\d{0,3}|0[1-9]\d{0,2}|00[1-9]\d?|000[1-9]))$",
+        1,
+        10_000,
+        "2.5",
+    ),
+]
+UnitPrice = Annotated[
+    Decimal,
+    Field(ge=0, le=Decimal("1000000"), decimal_places=4),
+    *_decimal_in(r"^\d{1,6}(?:\.\d{1,4})?$", 0, 1_000_000, "35.50"),
+]
+Balance = Annotated[
+    Decimal,
+    Field(ge=0, le=Decimal("100000000"), decimal_places=2),
+    *_decimal_in(r"^\d{1,8}(?:\.\d{1,2})?$", 0, 100_000_000, "500.00"),
+]
+SignedMoney = Annotated[
+    Decimal,
+    Field(ge=Decimal("-1e12"), le=Decimal("1e12"), decimal_places=2),
+    *_decimal_in(r"^-?\d{1,12}(?:\.\d{1,2})?$", -(10**12), 10**12, "-12.30"),
+]
 
 Code = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
+# Inputs are stripped, so free text must hold a character that is not (Unicode) white space;
+# the class is spelled out because `\s` differs between regex engines.
+TEXT = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+PRINTABLE = r"^[!-~]+$"  # identifiers: printable ASCII without space
 
 
 class _In(BaseModel):
@@ -70,7 +129,7 @@ class _In(BaseModel):
 class PersonIn(_In):
     psn_no: Code | None = Field(None, description="generated when omitted")
     certno: str = Field(pattern=r"^\d{17}[\dX]$", description="18-character id-card number")
-    psn_name: str = Field(min_length=1, max_length=64)
+    psn_name: str = Field(min_length=1, max_length=64, pattern=TEXT)
     gend: Literal["1", "2", "9"]
     brdy: dt.date
     insutype: Literal["310", "390"]
@@ -115,11 +174,17 @@ class VisitIn(_In):
         validation_alias=_alias("med_type", "kind")
     )
     dept_name: str = Field(
-        min_length=1, max_length=64, validation_alias=_alias("dept_name", "department")
+        min_length=1,
+        max_length=64,
+        pattern=TEXT,
+        validation_alias=_alias("dept_name", "department"),
     )
     begntime: Timestamp = Field(validation_alias=_alias("begntime", "begin_time"))
     main_diag_code: str = Field(
-        min_length=3, max_length=16, validation_alias=_alias("main_diag_code", "main_diagnosis")
+        min_length=3,
+        max_length=16,
+        pattern=PRINTABLE,
+        validation_alias=_alias("main_diag_code", "main_diagnosis"),
     )
 
 
@@ -136,7 +201,7 @@ class VisitOut(BaseModel):
 
 class FeeLineIn(_In):
     feedetl_sn: str = Field(min_length=1, max_length=30, pattern=r"^[A-Za-z0-9_.-]+$")
-    item_code: str = Field(min_length=1, max_length=64)
+    item_code: str = Field(min_length=1, max_length=64, pattern=PRINTABLE)
     cnt: Quantity = Field(validation_alias=_alias("cnt", "quantity"))
     pric: UnitPrice = Field(validation_alias=_alias("pric", "unit_price"))
     fee_ocur_time: Timestamp = Field(validation_alias=_alias("fee_ocur_time", "time"))
@@ -248,7 +313,7 @@ class ReconcileOut(BaseModel):
 
 
 class DetailItemIn(_In):
-    setl_id: str = Field(min_length=1, max_length=40)
+    setl_id: str = Field(min_length=1, max_length=40, pattern=PRINTABLE)
     medfee_sumamt: SignedMoney
     hifp_pay: SignedMoney
     acct_pay: SignedMoney
