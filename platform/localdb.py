@@ -5,6 +5,12 @@ Order of preference, printed to the user:
 2. `tiup playground` when tiup is on PATH: PD + TiKV + TiFlash on a developer laptop.
 3. A tidb-server built from the pinned TiDB commit (deploy/tidb/local/build.sh), run with its
    embedded unistore storage on disk. No TiFlash there; the capability probe says so.
+
+The local server is started in its crash-safe configuration (deploy/tidb/local/tidb.toml
+and `CRASH_SAFE_GLOBALS`; measured in ../shared TIDB-NOTES "Crash behaviour"): one region,
+and every transaction committed in one step (1PC), so a kill -9 keeps each acknowledged
+transaction whole. Its status port (no authentication, raw rows) binds to
+`Settings.status_host`, loopback by default.
 """
 
 from __future__ import annotations
@@ -24,6 +30,16 @@ import pymysql
 from medhtap.platform.settings import REPO_ROOT, Settings
 
 BUILD_SCRIPT = REPO_ROOT / "deploy" / "tidb" / "local" / "build.sh"
+CONFIG_FILE = REPO_ROOT / "deploy" / "tidb" / "local" / "tidb.toml"
+# Set after every start (they persist; setting them again is harmless). On unistore TiDB
+# leaves async commit and 1PC off. Async commit answers after prewrite, which unistore keeps
+# in memory only; 1PC writes the whole transaction in one badger batch before answering,
+# if it fits one region and one commit batch (hence the 1 GiB batch size, TiDB's maximum).
+CRASH_SAFE_GLOBALS = {
+    "tidb_enable_async_commit": "OFF",
+    "tidb_enable_1pc": "ON",
+    "tidb_txn_commit_batch_size": "1073741824",
+}
 Say = Callable[[str], None]
 
 
@@ -78,6 +94,43 @@ def _wait_sql(s: Settings, timeout: float, proc: subprocess.Popen[bytes] | None 
     raise TimeoutError(f"no SQL answer on {s.host}:{s.port} after {timeout:.0f}s")
 
 
+def apply_crash_safe_globals(s: Settings) -> None:
+    conn = pymysql.connect(
+        host=s.host, port=s.port, user=s.user, password=s.password.get_secret_value()
+    )
+    try:
+        with conn.cursor() as cur:
+            for name, value in CRASH_SAFE_GLOBALS.items():
+                cur.execute(f"SET GLOBAL {name} = {value}")
+    finally:
+        conn.close()
+
+
+def server_command(binary: Path, s: Settings, log: Path, *, crash_safe: bool = True) -> list[str]:
+    """The local tidb-server's command line. `crash_safe=False` is the old layout (a region
+    per table), kept only so the crash test and the bench can compare the two."""
+    config = ["-config", str(CONFIG_FILE)] if crash_safe else []
+    return [
+        str(binary),
+        "-store=unistore",
+        *config,
+        "-path",
+        str(s.data_dir),
+        "-host",
+        s.host,
+        "-P",
+        str(s.port),
+        "-status",
+        str(s.status_port),
+        "-status-host",
+        s.status_host,
+        "-log-file",
+        str(log),
+        "-log-slow-query",
+        str(log.with_name("tidb-slow.log")),
+    ]
+
+
 def build_local_tidb(say: Say) -> Path:
     """Build (or find cached) tidb-server; the script prints progress on stderr."""
     say("building/locating tidb-server from the pinned TiDB commit (deploy/tidb/local)")
@@ -85,7 +138,7 @@ def build_local_tidb(say: Say) -> Path:
     return Path(out.stdout.strip().splitlines()[-1])
 
 
-def up(s: Settings, say: Say = print) -> Running:
+def up(s: Settings, say: Say = print, *, crash_safe: bool = True) -> Running:
     if s.dsn:
         say("1) MEDHTAP_DSN is set: using that cluster, starting nothing")
         return Running("dsn", s.host, s.port)
@@ -104,22 +157,7 @@ def up(s: Settings, say: Say = print) -> Running:
     binary = build_local_tidb(say)
     s.data_dir.mkdir(parents=True, exist_ok=True)
     log = _log_file(s)
-    cmd = [
-        str(binary),
-        "-store=unistore",
-        "-path",
-        str(s.data_dir),
-        "-host",
-        s.host,
-        "-P",
-        str(s.port),
-        "-status",
-        str(s.status_port),
-        "-log-file",
-        str(log),
-        "-log-slow-query",
-        str(log.with_name("tidb-slow.log")),
-    ]
+    cmd = server_command(binary, s, log, crash_safe=crash_safe)
     with open(s.data_dir.parent / "tidb-server.stdout", "ab") as out:
         # cwd: tidb-server writes relative files there; never into the caller's checkout.
         proc = subprocess.Popen(
@@ -131,7 +169,11 @@ def up(s: Settings, say: Say = print) -> Running:
         )
     _pid_file(s).write_text(str(proc.pid))
     version = _wait_sql(s, 120, proc)
+    if crash_safe:
+        apply_crash_safe_globals(s)
     say(f"tidb-server pid {proc.pid} answers on {s.host}:{s.port}: {version}")
+    layout = f"{CONFIG_FILE.name}: one region, 1PC" if crash_safe else "a region per table"
+    say(f"status port {s.status_host}:{s.status_port}; layout: {layout}")
     say(f"data: {s.data_dir}  log: {log}")
     return Running("local-tidb-server", s.host, s.port, proc.pid)
 
@@ -213,6 +255,16 @@ def down(s: Settings, say: Say = print) -> bool:
     _pid_file(s).unlink(missing_ok=True)
     say(f"stopped server pid {pid}")
     return True
+
+
+def crash(s: Settings) -> None:
+    """kill -9 the server this process group started (crash tests only: no flush)."""
+    pid = _read_pid(s)
+    if pid is None:
+        raise RuntimeError("no MedHTAP-started server to crash")
+    os.killpg(pid, signal.SIGKILL)
+    _wait_exit(pid, 30)
+    _pid_file(s).unlink(missing_ok=True)
 
 
 def status(s: Settings) -> Running | None:

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 4000
     status_port: int = 10080
+    # The status port has no authentication and serves raw rows (/mvcc/key/...): loopback
+    # unless an operator binds it elsewhere on purpose (and firewalls it).
+    status_host: str = "127.0.0.1"
     user: str = "root"
     password: SecretStr = SecretStr("")
     data_dir: Path = Path.home() / ".local" / "share" / "medhtap" / "tidb"

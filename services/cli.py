@@ -48,7 +48,8 @@ def db_down() -> None:
 
 @db.command("status")
 def db_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """What is running and what it can do (TiDB version, store, TiFlash, resource control)."""
+    """What is running and what it can do (TiDB version, store, TiFlash, resource control,
+    crash safety: whether a kill -9 of the database keeps every acknowledged transaction)."""
     s = get_settings()
     running = localdb.status(s)
     if running is None:
@@ -56,7 +57,7 @@ def db_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         raise typer.Exit(1)
     engine = make_engine(s.server_url(), settings=s, pool_size=1)  # the database may not exist yet
     try:
-        caps = probe(engine)
+        caps = probe(engine, s.database)
         try:
             revision = migrate.current(s)
         except DBAPIError:
