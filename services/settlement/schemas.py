@@ -49,6 +49,20 @@ Timestamp = Annotated[
     WithJsonSchema({"type": "string", "format": "date-time", "pattern": r"^20\d\d-"}),
 ]
 
+# The schema stores local wall-clock DATETIME: answers carry no offset, so not RFC 3339.
+LocalTimeOut = Annotated[
+    dt.datetime,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?$",
+            "description": "the platform's local wall-clock time, without offset",
+            "example": "2026-03-01T09:30:00",
+        },
+        mode="serialization",
+    ),
+]
+
 _MONEY_SCHEMA = WithJsonSchema({"type": "string", "pattern": r"^-?\d+\.\d{2}$", "example": "12.30"})
 MoneyOut = Annotated[
     Decimal, PlainSerializer(lambda d: str(money(d)), return_type=str), _MONEY_SCHEMA
@@ -194,7 +208,7 @@ class VisitOut(BaseModel):
     fixmedins_code: str
     med_type: str
     dept_name: str
-    begntime: dt.datetime
+    begntime: LocalTimeOut
     main_diag_code: str
     vis_status: str
 
@@ -217,7 +231,7 @@ class FeeLineOut(BaseModel):
     cnt: QtyOut
     pric: QtyOut
     det_item_fee_sumamt: MoneyOut
-    fee_ocur_time: dt.datetime
+    fee_ocur_time: LocalTimeOut
     fee_status: str
 
 
@@ -262,7 +276,7 @@ class SettlementOut(BaseModel):
     med_type: str
     hosp_lv: int
     policy_id: int
-    setl_time: dt.datetime | None
+    setl_time: LocalTimeOut | None
     medfee_sumamt: MoneyOut
     fulamt_ownpay_amt: MoneyOut
     overlmt_selfpay: MoneyOut
