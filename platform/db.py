@@ -33,6 +33,7 @@ def make_engine(
     pool_size: int | None = None,
     local_infile: bool = False,
     read_timeout: int = 120,
+    pool_timeout: float = 30.0,
 ) -> Engine:
     s = settings or get_settings()
     variables = {"tidb_txn_mode": f"'{s.txn_mode}'", **(session_vars or {})}
@@ -50,6 +51,7 @@ def make_engine(
         url,
         pool_size=pool_size or s.pool_size,
         max_overflow=s.max_overflow,
+        pool_timeout=pool_timeout,
         pool_recycle=s.pool_recycle_s,
         pool_pre_ping=True,
         connect_args=connect_args,
@@ -58,7 +60,11 @@ def make_engine(
 
 def write_engine(settings: Settings | None = None) -> Engine:
     s = settings or get_settings()
-    return make_engine(s.url(), settings=s)
+    # A row lock held elsewhere (an analyst's FOR UPDATE through a view, TiDB #60468) makes
+    # a settlement attempt fail after this many seconds instead of TiDB's 50.
+    return make_engine(
+        s.url(), settings=s, session_vars={"innodb_lock_wait_timeout": s.lock_wait_timeout_s}
+    )
 
 
 def write_sessionmaker(engine: Engine) -> sessionmaker[WriteSession]:

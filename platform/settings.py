@@ -42,6 +42,21 @@ class Settings(BaseSettings):
     analyst_max_execution_ms: int = 30_000
     analyst_max_rows: int = 10_000
     analyst_mem_quota_bytes: int = 1 << 30
+    # Admission control for analytic routes: at most this many run at once, at most
+    # `analyst_queue_max` wait (each up to `analyst_queue_wait_s`); the rest get 429.
+    analyst_max_concurrent: int = 4
+    analyst_queue_max: int = 16
+    analyst_queue_wait_s: float = 10.0
+    analyst_pool_timeout_s: float = 5.0  # waiting for a read connection; then 503
+    retry_after_s: int = 2  # the Retry-After of 429/503 answers
+    # The analyst watchdog (API process, root engine): direct analyst sessions over the
+    # time/memory limits are interrupted, lock holders and split tables raise an alarm.
+    # 0 turns it off.
+    watchdog_interval_s: float = 1.0
+    watchdog_region_check_s: float = 30.0
+    # Money path: how long a settlement waits for a row lock held by someone else (TiDB
+    # default 50 s) before the attempt fails and is retried, then answered 503.
+    lock_wait_timeout_s: int = 3
 
     # API keys: "key:role[:institution]" comma separated. Roles: admin, his, analyst, manager.
     api_keys: str = (
@@ -55,6 +70,14 @@ class Settings(BaseSettings):
                 raise ValueError("MEDHTAP_API_KEYS still holds development keys")
             if self.analyst_password.get_secret_value() == "analyst-dev-password":
                 raise ValueError("MEDHTAP_ANALYST_PASSWORD is the development default")
+            entries = [p.strip().split(":") for p in self.api_keys.split(",") if p.strip()]
+            unbound = [n + 1 for n, e in enumerate(entries) if e[1:2] == ["his"] and len(e) < 3]
+            if unbound:
+                # an HIS key without an institution could touch every hospital's visits
+                raise ValueError(
+                    f"MEDHTAP_API_KEYS entries {unbound}: HIS keys must be bound to an "
+                    "institution (key:his:FIXMEDINS_CODE)"
+                )
         return self
 
     def server_url(self, *, user: str | None = None, password: str | None = None) -> str:

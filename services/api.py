@@ -21,6 +21,7 @@ from medhtap.platform.capabilities import probe
 from medhtap.platform.db import make_engine, write_engine
 from medhtap.platform.errors import MalformedJson, MedHTAPError, error_body, responses
 from medhtap.platform.settings import Settings, get_settings
+from medhtap.services.analyst.watchdog import AnalystWatchdog
 from medhtap.services.deps import Runtime, RuntimeDep
 from medhtap.services.middleware import RequestContext, request_id_of
 
@@ -38,13 +39,26 @@ def build_runtime(settings: Settings) -> Runtime:
         # Prefer the columnar replicas; TiDB falls back to TiKV for tables without one.
         read_vars["tidb_isolation_read_engines"] = "'tiflash,tikv,tidb'"
     read = make_engine(
-        settings.analyst_url(), settings=settings, session_vars=read_vars, pool_size=5
+        settings.analyst_url(),
+        settings=settings,
+        session_vars=read_vars,
+        pool_size=5,
+        pool_timeout=settings.analyst_pool_timeout_s,  # then 503 ANALYTICS_UNAVAILABLE
     )
     return Runtime(settings, engine, read, caps)
 
 
 def _domain_handler(request: Request, exc: MedHTAPError) -> JSONResponse:
-    return JSONResponse(status_code=exc.status_code, content=exc.body(request_id_of(request)))
+    # 429 and 503 tell the client when to come back
+    retry = getattr(exc, "retry_after_s", None)
+    if retry is None and exc.status_code in (429, 503):
+        runtime = getattr(request.app.state, "runtime", None)
+        retry = runtime.settings.retry_after_s if runtime else 2
+    return JSONResponse(
+        status_code=exc.status_code,
+        content=exc.body(request_id_of(request)),
+        headers={"Retry-After": str(retry)} if retry is not None else None,
+    )
 
 
 def _validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -82,9 +96,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = build_runtime(s)
+        watchdog = AnalystWatchdog(app.state.runtime.write_engine, s, app.state.runtime).start()
         try:
             yield
         finally:
+            watchdog.stop()
             app.state.runtime.write_engine.dispose()
             app.state.runtime.read_engine.dispose()
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -10,6 +11,7 @@ from sqlalchemy import Engine
 
 from medhtap.platform.capabilities import Capabilities
 from medhtap.platform.settings import Settings
+from medhtap.services.analyst.admission import Admission
 from medhtap.services.auth import Principal, require
 
 
@@ -21,6 +23,10 @@ class Runtime:
     write_engine: Engine
     read_engine: Engine  # the SELECT-only analyst account
     capabilities: Capabilities
+    admission: Admission = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.admission = Admission(self.settings)
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -33,3 +39,9 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 # (which write alerts) are for fund managers.
 AnalystCaller = Annotated[Principal, Depends(require("analyst", "manager"))]
 ManagerCaller = Annotated[Principal, Depends(require("manager"))]
+
+
+async def analytic_slot(runtime: RuntimeDep) -> AsyncIterator[None]:
+    """Router dependency of the analytic routes: one admission slot per request."""
+    async with runtime.admission.slot():
+        yield

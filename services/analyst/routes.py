@@ -10,12 +10,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from medhtap.analytics import profile, reports, risk
 from medhtap.analytics.analyst_sql import run_analyst_sql
 from medhtap.analytics.errors import (
+    AnalyticsBusy,
+    AnalyticsUnavailable,
     QueryTimeout,
     QueryTooLarge,
     SqlFailed,
@@ -33,10 +35,19 @@ from medhtap.platform.errors import (
     responses,
 )
 from medhtap.services.analyst.schemas import RiskRunIn, SqlIn
-from medhtap.services.deps import AnalystCaller, ManagerCaller, RuntimeDep
+from medhtap.services.deps import AnalystCaller, ManagerCaller, RuntimeDep, analytic_slot
 
-router = APIRouter(tags=["analytics"])
-READ_ERRORS = (Unauthorized, Forbidden, QueryTimeout, QueryTooLarge, SqlFailed)
+# Every analytic route takes an admission slot first (429 when the queue is full).
+router = APIRouter(tags=["analytics"], dependencies=[Depends(analytic_slot)])
+READ_ERRORS = (
+    Unauthorized,
+    Forbidden,
+    QueryTimeout,
+    QueryTooLarge,
+    SqlFailed,
+    AnalyticsBusy,
+    AnalyticsUnavailable,
+)
 # Windows are bounded: no settlement predates 2000 (the settlement API refuses such times),
 # and a rule run reads every settlement in its window.
 EARLIEST, LATEST = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
