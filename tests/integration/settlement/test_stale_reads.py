@@ -6,6 +6,7 @@ starts in a thread and blocks on that lock (seen in TiDB's processlist); then th
 commits. In TiDB's pessimistic REPEATABLE READ a plain SELECT reads the transaction's start
 snapshot even after the wait, so the settlement used to charge revoked lines, leave uploaded
 lines active on a settled visit, and refuse a re-settlement after a cancel (issue 10.1).
+The last test guards what READ COMMITTED changes for idempotency keys.
 """
 
 from __future__ import annotations
@@ -32,26 +33,33 @@ HIS = service.Caller(Principal("his"))
 WAIT_LIMIT_S = 30.0  # a bound on waiting for the blocked state, never a timing assertion
 
 
-def _blocked_on_visit_lock(engine: Engine, database: str) -> bool:
-    """True when a session of this test database waits inside a locking read of a visit."""
+VISIT_LOCK = "SELECT%FROM visit%FOR UPDATE%"
+KEY_CLAIM = "INSERT INTO idempotency_record%"
+
+
+def _blocked(engine: Engine, database: str, statement: str) -> bool:
+    """True when a session of this test database is inside `statement` (a LIKE pattern)."""
     with engine.connect() as conn:
         n = conn.execute(
             text(
                 "SELECT COUNT(*) FROM information_schema.processlist "
                 "WHERE db = :db AND command = 'Query' AND id <> CONNECTION_ID() "
-                "AND info LIKE 'SELECT%FROM visit%FOR UPDATE%'"
+                "AND info LIKE :stmt"
             ),
-            {"db": database},
+            {"db": database, "stmt": statement},
         ).scalar_one()
     return int(n) > 0
 
 
 @contextmanager
 def settlement_blocked_behind(
-    engine: Engine, holder: Callable[[WriteSession], Any], settle: Callable[[], Any]
+    engine: Engine,
+    holder: Callable[[WriteSession], Any],
+    settle: Callable[[], Any],
+    blocked_in: str = VISIT_LOCK,
 ) -> Iterator[dict[str, Any]]:
     """Run `holder` in an open transaction (it must lock the visit), start `settle` in a
-    thread, wait until it blocks on the visit lock, then commit the holder. The caller's
+    thread, wait until it blocks in `blocked_in`, then commit the holder. The caller's
     block runs after the settlement finished; `outcome` has its result or error."""
     outcome: dict[str, Any] = {}
     session = write_sessionmaker(engine)()
@@ -68,7 +76,7 @@ def settlement_blocked_behind(
         worker = threading.Thread(target=run)
         worker.start()
         deadline = time.monotonic() + WAIT_LIMIT_S
-        while not _blocked_on_visit_lock(engine, database):
+        while not _blocked(engine, database, blocked_in):
             assert worker.is_alive(), f"the settlement did not wait for the lock: {outcome}"
             assert time.monotonic() < deadline, "the settlement never blocked on the visit"
             time.sleep(0.05)
@@ -80,8 +88,10 @@ def settlement_blocked_behind(
     yield outcome
 
 
-def _settle(engine: Engine, visit: str) -> Callable[[], Any]:
-    return lambda: service.settle(engine, HIS, visit, uuid.uuid4().hex, SettleIn(use_account=False))
+def _settle(engine: Engine, visit: str, key: str | None = None) -> Callable[[], Any]:
+    return lambda: service.settle(
+        engine, HIS, visit, key or uuid.uuid4().hex, SettleIn(use_account=False)
+    )
 
 
 def _status(factory: Factory, visit: str) -> dict[str, str]:
@@ -154,3 +164,25 @@ class TestSettlementAfterWaitingOnTheVisitLock:
         assert sorted(
             factory.rows("SELECT setl_type, setl_status FROM settlement WHERE mdtrt_id=:m", m=visit)
         ) == [("normal", "cancelled"), ("normal", "settled"), ("reversal", "reversal")]
+
+
+def test_a_retry_waiting_on_its_key_replays_the_settlement(
+    factory: Factory, engine: Engine
+) -> None:
+    """At READ COMMITTED a FOR UPDATE of a missing key locks nothing, so the key is claimed
+    by an INSERT: a retry of the same key waits on it, then replays the committed answer."""
+    visit = factory.visit(factory.person())
+    factory.fees(visit, [("TST-DRUG-A", "1", "100.00")])
+    key = uuid.uuid4().hex
+    first: dict[str, Any] = {}
+
+    def settle_uncommitted(s: WriteSession) -> None:
+        first["out"] = service.settle_unit(s, HIS, visit, key, SettleIn(use_account=False))
+
+    with settlement_blocked_behind(
+        engine, settle_uncommitted, _settle(engine, visit, key), blocked_in=KEY_CLAIM
+    ) as outcome:
+        assert "error" not in outcome, outcome
+        assert outcome["result"].replay is True
+        assert outcome["result"].setl_id == first["out"].setl_id
+    assert factory.scalar("SELECT COUNT(*) FROM settlement WHERE mdtrt_id=:m", m=visit) == 1
