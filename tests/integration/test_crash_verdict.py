@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from medhtap.platform import localdb
@@ -83,3 +84,16 @@ def test_launcher_layout_is_crash_safe_until_a_table_is_split(one_region: Engine
 def test_old_layout_is_not_crash_safe(split_layout: Engine) -> None:
     verdict = check_crash_safety(split_layout, DB)
     assert not verdict.crash_safe and "split-table" in verdict.reason
+
+
+def test_readyz_states_the_verdict_of_the_running_server(
+    client: TestClient, engine: Engine, settings: Settings
+) -> None:
+    """/readyz carries the verdict probed at start. It is not compared with a fresh one: a
+    SPLIT by another test in this session may have changed the store since."""
+    body = client.get("/readyz").json()["database"]
+    assert isinstance(body["crash_safe"], bool)
+    store = body["store"]
+    assert body["crash_safe_reason"].startswith(f"{store}:" if store == "unistore" else "")
+    if store == "unistore" and body["crash_safe"]:
+        assert "one region" in body["crash_safe_reason"]
