@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from medhtap.analytics import profile, reports, risk
@@ -36,6 +36,8 @@ from medhtap.platform.errors import (
 )
 from medhtap.services.analyst.schemas import RiskRunIn, SqlIn
 from medhtap.services.deps import AnalystCaller, ManagerCaller, RuntimeDep, analytic_slot
+from medhtap.services.middleware import request_id_of
+from medhtap.services.privacy import audit_person_read
 
 # Every analytic route takes an admission slot first (429 when the queue is full).
 router = APIRouter(tags=["analytics"], dependencies=[Depends(analytic_slot)])
@@ -158,15 +160,21 @@ def risk_run(body: RiskRunIn, runtime: RuntimeDep, _: ManagerCaller) -> dict[str
 )
 def risk_alerts(
     runtime: RuntimeDep,
-    _: AnalystCaller,
+    principal: AnalystCaller,
+    request: Request,
     rule: str | None = None,
     status: str | None = "open",
     psn_no: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    return risk.list_alerts(
+    out = risk.list_alerts(
         runtime.read_engine, rule=rule, status=status, psn_no=psn_no, limit=limit
     )
+    if psn_no:  # one person's alerts are a read of that person's data
+        audit_person_read(
+            runtime.write_engine, principal, psn_no, "GET /v1/risk/alerts", request_id_of(request)
+        )
+    return out
 
 
 @router.get(
@@ -174,5 +182,15 @@ def risk_alerts(
     summary="Data portrait (数据画像) of one insured person: fund managers only",
     responses=responses(NotFound, *READ_ERRORS),
 )
-def person_profile(psn_no: str, runtime: RuntimeDep, _: ManagerCaller) -> dict[str, Any]:
-    return profile.person_profile(runtime.read_engine, psn_no)
+def person_profile(
+    psn_no: str, runtime: RuntimeDep, principal: ManagerCaller, request: Request
+) -> dict[str, Any]:
+    out = profile.person_profile(runtime.read_engine, psn_no)
+    audit_person_read(
+        runtime.write_engine,
+        principal,
+        psn_no,
+        "GET /v1/persons/{psn_no}/profile",
+        request_id_of(request),
+    )
+    return out

@@ -9,11 +9,13 @@ import datetime as dt
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response, status
 
 from medhtap.platform.errors import Forbidden, ServiceUnavailable, Unauthorized, responses
+from medhtap.services import privacy
 from medhtap.services.auth import Principal, require
 from medhtap.services.deps import RuntimeDep
+from medhtap.services.middleware import request_id_of
 from medhtap.services.settlement import errors, reconciliation, service
 from medhtap.services.settlement.schemas import (
     FeeBatchIn,
@@ -95,11 +97,17 @@ def get_person(
     psn_no: Annotated[str, Path(max_length=32)],
     runtime: RuntimeDep,
     principal: PersonReader,
+    request: Request,
     year: Annotated[int | None, Query(ge=2000, le=2099)] = None,
 ) -> PersonOut:
-    return service.get_person(
+    out = service.get_person(
         runtime.write_engine, _caller(principal, None), psn_no, year or dt.date.today().year
     )
+    # fields per role: services/privacy.person_view; non-HIS reads audited before answering
+    privacy.audit_person_read(
+        runtime.write_engine, principal, psn_no, "GET /v1/persons/{psn_no}", request_id_of(request)
+    )
+    return out
 
 
 @router.post(

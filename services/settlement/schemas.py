@@ -160,11 +160,14 @@ class AccumulatorOut(BaseModel):
 
 
 class PersonOut(BaseModel):
+    """What a role sees is decided in services/privacy.py (minimum necessary)."""
+
     psn_no: str
     certno: str = Field(description="masked (first 6 + last 4) unless the caller is an admin")
-    psn_name: str
+    psn_name: str = Field(description="full for admin and HIS; surname + '*' for managers")
     gend: str
-    brdy: dt.date
+    brdy: dt.date | None = Field(description="full birth date for admin and HIS, else null")
+    birth_year: int | None = Field(None, description="the birth year (every role but admin)")
     insutype: str
     admdvs: str
     psn_status: str

@@ -39,9 +39,11 @@ from sqlalchemy.exc import IntegrityError
 from medhtap.platform.db import WriteSession
 from medhtap.platform.tx import READ_COMMITTED, error_code, run_in_transaction
 from medhtap.services.auth import Principal
+from medhtap.services.privacy import mask_certno as mask_certno  # re-export
+from medhtap.services.privacy import person_view
 from medhtap.services.settlement import errors, rules
-from medhtap.services.settlement import repository as repo
 from medhtap.services.settlement import fact_repository as facts
+from medhtap.services.settlement import repository as repo
 from medhtap.services.settlement.schemas import (
     AccumulatorOut,
     FeeBatchIn,
@@ -89,10 +91,6 @@ def idempotency_scope(op: str, caller: Caller, key: str) -> str:
     return scoped
 
 
-def mask_certno(certno: str) -> str:
-    return certno[:6] + "*" * max(len(certno) - 10, 0) + certno[-4:]
-
-
 # ---- 1101 persons ----------------------------------------------------------------------------
 
 
@@ -100,10 +98,8 @@ def _person_out(session: WriteSession, row: Row[Any], caller: Caller, year: int)
     accs = repo.accumulators(session, row.psn_no, year)
     return PersonOut(
         psn_no=row.psn_no,
-        certno=row.certno if caller.principal.sees_personal_data else mask_certno(row.certno),
-        psn_name=row.psn_name,
+        **person_view(caller.principal, row),  # per role: services/privacy.py
         gend=row.gend,
-        brdy=row.brdy,
         insutype=row.insutype,
         admdvs=row.admdvs,
         psn_status=row.psn_status,
