@@ -16,6 +16,7 @@ from medhtap.platform.capabilities import probe
 from medhtap.platform.db import make_engine, write_engine
 from medhtap.platform.settings import get_settings
 from medhtap.services.analyst.cli import report_app, risk_app
+from medhtap.services.his.cli import his_app
 
 app = typer.Typer(
     help="MedHTAP: medical-insurance settlement and T+0 analytics on TiDB.",
@@ -26,6 +27,7 @@ db = typer.Typer(help="The database: start, stop, inspect, migrate, seed.", no_a
 app.add_typer(db, name="db")
 app.add_typer(report_app, name="report")
 app.add_typer(risk_app, name="risk")
+app.add_typer(his_app, name="his")
 console = Console()
 
 

@@ -1,0 +1,1 @@
+"""A hospital information system (HIS) for development: schema, simulator, live sync."""
