@@ -110,6 +110,19 @@ class TestAcceptedSelect:
         ("SELECT * FROM insured_person", "not an analyst view"),
         ("SELECT 1 /*! , SLEEP(5) */", "executable comments"),
         ("SELEC 1", "not valid"),
+        ("SELECT /*+ MAX_EXECUTION_TIME(45000) */ COUNT(*) FROM v_visit", "MAX_EXECUTION_TIME"),
+        ("SELECT /*+ SET_VAR(max_execution_time=0) */ COUNT(*) FROM v_visit", "SET_VAR"),
+        ("SELECT /*+ SET_VAR(tidb_mem_quota_query=1099511627776) */ 1", "SET_VAR"),
+        ("SELECT @@tidb_config", "system variable @@tidb_config"),
+        ("SELECT @@datadir", "system variable @@datadir"),
+        ("SELECT @@hostname", "system variable @@hostname"),
+        ("SELECT " + "(" * 50 + "1" + ")" * 50, "nested too deeply"),
+        ("SELECT " + "CASE WHEN 1 THEN " * 200 + "1" + " END" * 200, "nested too deeply"),
+        (
+            "SELECT * FROM (WITH settlement AS (SELECT 1) SELECT * FROM settlement) t, settlement",
+            "not an analyst view",
+        ),
+        ("SPLIT TABLE v_visit BETWEEN (0) AND (100) REGIONS 4", "not valid"),
     ],
 )
 def test_rejected_statements_answer_400_with_the_reason(
@@ -179,14 +192,28 @@ class TestDefenceInDepth:
         finally:
             slow.dispose()
 
-    def test_the_session_runs_in_resource_group_analyst_when_resource_control_is_on(
-        self, read_engine: Engine, engine: Engine
+    def test_the_account_is_bound_to_group_analyst_exactly_when_groups_are_durable(
+        self, read_engine: Engine, engine: Engine, settings: Settings
     ) -> None:
+        """Both outcomes are checked against what the server says independently: the
+        global switch, the store, the account's stored binding and the live session."""
         caps = probe(engine)
+        with engine.connect() as conn:
+            rc_global = conn.execute(text("SELECT @@global.tidb_enable_resource_control")).scalar()
+            stored = conn.execute(
+                text(
+                    "SELECT JSON_UNQUOTE(JSON_EXTRACT(User_attributes, '$.resource_group')) "
+                    "FROM mysql.user WHERE User = :u"
+                ),
+                {"u": settings.analyst_user},
+            ).scalar()
         with read_engine.connect() as conn:
-            group = conn.execute(text("SELECT CURRENT_RESOURCE_GROUP()")).scalar()
-        if caps.resource_control:
-            assert group == "analyst"
-        else:  # unistore: groups are not durable there, so the account is never bound
-            assert caps.store == "unistore" and group == "default"
+            live = conn.execute(text("SELECT CURRENT_RESOURCE_GROUP()")).scalar()
+        durable = caps.store != "unistore"  # unistore loses groups on restart (error 9005)
+        wanted = str(rc_global).upper() in ("1", "ON") and durable
+        assert caps.resource_control is wanted
+        expected = "analyst" if wanted else "default"
+        assert (stored or "default") == expected
+        assert live == expected
+        if str(rc_global).upper() in ("1", "ON") and caps.store == "unistore":
             assert any("resource groups not durable" in n for n in caps.notes)
