@@ -1,7 +1,8 @@
 """Cost-analysis report (费用分析): plain functions over the read engine, no HTTP.
 
-`cost_report()` runs the SQL in analytics/sql/cost_*.sql in one snapshot and derives the
-ratios from exact decimal sums; `to_csv()` / `to_html()` render it.
+`cost_report()` runs the SQL in analytics/sql/cost_*.sql in one snapshot (the analytic
+facts, v_setl_fact; top items also read the period's fee lines) and derives the ratios from
+exact decimal sums; `to_csv()` / `to_html()` render it.
 """
 
 from __future__ import annotations
@@ -19,17 +20,30 @@ from medhtap.analytics.formats import to_csv as _csv
 from medhtap.analytics.readpath import read_txn
 from medhtap.platform.errors import ValidationFailed
 
-# group_by choice -> (output column, whitelisted SQL expression) pairs. Aliases: s settlement,
-# v visit, i institution, d diagnosis (see cost_report.sql).
+# group_by choice -> (output column, whitelisted SQL expression over the fact f) pairs.
 DIMENSIONS: dict[str, list[tuple[str, str]]] = {
-    "institution": [("fixmedins_code", "s.fixmedins_code"), ("fixmedins_name", "i.fixmedins_name")],
-    "institution_level": [("hosp_lv", "s.hosp_lv")],
-    "department": [("dept_name", "v.dept_name")],
-    "diagnosis": [("main_diag_code", "v.main_diag_code"), ("diag_name", "d.diag_name")],
-    "diagnosis_chapter": [("diag_chapter", "d.chapter")],
-    "insurance_type": [("insutype", "s.insutype")],
-    "visit_kind": [("med_type", "s.med_type")],
-    "month": [("month", "DATE_FORMAT(s.setl_time, '%Y-%m')")],
+    "institution": [("fixmedins_code", "f.fixmedins_code")],
+    "institution_level": [("hosp_lv", "f.hosp_lv")],
+    "department": [("dept_name", "f.dept_name")],
+    "diagnosis": [("main_diag_code", "f.main_diag_code")],
+    "diagnosis_chapter": [("diag_chapter", "f.diag_chapter")],
+    "insurance_type": [("insutype", "f.insutype")],
+    "visit_kind": [("med_type", "f.med_type")],
+    "month": [("month", "DATE_FORMAT(f.setl_time, '%Y-%m')")],
+    "age_band": [("age_band", "f.age_band")],
+    "gender": [("gend", "f.gend")],
+    "region": [("admdvs", "f.admdvs")],
+}
+# Names looked up once per group after aggregation (output column, expression over group g).
+NAMES: dict[str, tuple[str, str]] = {
+    "institution": (
+        "fixmedins_name",
+        "(SELECT i.fixmedins_name FROM v_institution i WHERE i.fixmedins_code = g.fixmedins_code)",
+    ),
+    "diagnosis": (
+        "diag_name",
+        "(SELECT d.diag_name FROM v_diagnosis d WHERE d.diag_code = g.main_diag_code)",
+    ),
 }
 SUMS = (
     "medfee_sumamt",
@@ -56,7 +70,7 @@ MEASURES = (
     "avg_inpatient_los",
 )
 RATIO = Decimal("0.0001")
-# fee lines of a settlement in [from, to) are read from this long before `from` (see SQL)
+# top items: fee lines of a settlement in [from, to) are read from this long before `from`
 FEE_LOOKBACK = dt.timedelta(days=366)
 CENT = Decimal("0.01")
 
@@ -139,16 +153,48 @@ class CostReport:
         }
 
 
-def _grouping(dims: list[str], prefix: str = "") -> tuple[str, str, str, list[str]]:
+@dataclass(frozen=True)
+class Grouping:
+    select: str  # inner: expressions over the fact, with their output names
+    group_by: str  # inner: the same expressions
+    keys: str  # the output names, for grouping the inner result
+    outer: str  # the output names and the looked-up names, in output order
+    columns: list[str]  # output order, names included
+    codes: list[str]  # the columns that identify a group
+
+    def sql(self, name: str) -> str:
+        return sqlfiles.with_groups(
+            sqlfiles.load(name),
+            select=self.select,
+            group_by=self.group_by,
+            keys=self.keys,
+            outer=self.outer,
+        )
+
+
+def _grouping(dims: list[str]) -> Grouping:
     pairs = [p for d in dims for p in DIMENSIONS[d]]
-    select = ", ".join(f"{expr} AS {alias}" for alias, expr in pairs)
-    group_by = ", ".join(expr for _, expr in pairs)
-    keys = ", ".join(f"{prefix}{alias}" for alias, _ in pairs)
-    return select, group_by, keys, [alias for alias, _ in pairs]
+    outer: list[tuple[str, str]] = []
+    for d in dims:
+        outer += [(alias, f"g.{alias}") for alias, _ in DIMENSIONS[d]]
+        if d in NAMES:
+            outer.append(NAMES[d])
+    return Grouping(
+        select=", ".join(f"{expr} AS {alias}" for alias, expr in pairs),
+        group_by=", ".join(expr for _, expr in pairs),
+        keys=", ".join(alias for alias, _ in pairs),
+        outer=", ".join(f"{expr} AS {alias}" for alias, expr in outer),
+        columns=[alias for alias, _ in outer],
+        codes=[alias for alias, _ in pairs],
+    )
+
+
+COUNTS = ("visits", "persons", "inpatient_visits", "inpatient_days")
 
 
 def _finish(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r | derive(r) for r in rows]
+    # counts are sums of signs in SQL (DECIMAL): make them integers again
+    return [r | {k: int(r[k] or 0) for k in COUNTS} | derive(r) for r in rows]
 
 
 def _totals(groups: list[dict[str, Any]]) -> dict[str, Any]:
@@ -172,30 +218,24 @@ def cost_report(
 ) -> CostReport:
     start, end = period(date_from, date_to)
     params = {"from": start, "to": end, "fee_from": start - FEE_LOOKBACK}
-    select, gby, keys, key_cols = _grouping(group_by)
+    grouping = _grouping(group_by)
     with read_txn(read_engine) as txn:
-        sql = sqlfiles.with_groups(
-            sqlfiles.load("cost_report"), select=select, group_by=gby, keys=keys
+        groups = _finish(
+            txn.query(grouping.sql("cost_report"), params, kind="cost_report").records()
         )
-        groups = _finish(txn.query(sql, params, kind="cost_report").records())
         if top_items:
-            top_sql = sqlfiles.with_groups(
-                sqlfiles.load("cost_top_items"), select=select, group_by=gby, keys=keys
-            )
             by_group: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-            for r in txn.query(top_sql, params, kind="cost_top_items").records():
-                key = tuple(r[k] for k in key_cols)
+            top = txn.query(grouping.sql("cost_top_items"), params, kind="cost_top_items")
+            for r in top.records():
+                key = tuple(r[k] for k in grouping.codes)
                 by_group.setdefault(key, []).append(
                     {k: r[k] for k in ("item_code", "item_name", "item_kind", "amount", "qty")}
                 )
             for g in groups:
-                g["top_items"] = by_group.get(tuple(g[k] for k in key_cols), [])
+                g["top_items"] = by_group.get(tuple(g[k] for k in grouping.codes), [])
         months: list[dict[str, Any]] | None = None
         if trend:
-            m_select, m_gby, m_keys, _ = _grouping(["month"])
-            m_sql = sqlfiles.with_groups(
-                sqlfiles.load("cost_report"), select=m_select, group_by=m_gby, keys=m_keys
-            )
+            m_sql = _grouping(["month"]).sql("cost_report")
             months = _finish(txn.query(m_sql, params, kind="cost_trend").records())
         meta = txn.meta()
     totals = _totals(groups)
@@ -206,7 +246,7 @@ def cost_report(
         lag = dt.datetime.fromisoformat(snap["read_at_local"]) - latest
         snap["newest_setl_time"] = latest.isoformat()
         snap["newest_setl_age_s"] = round(lag.total_seconds(), 3)
-    return CostReport(date_from, date_to, group_by, key_cols, groups, totals, months, meta)
+    return CostReport(date_from, date_to, group_by, grouping.columns, groups, totals, months, meta)
 
 
 def to_csv(report: CostReport) -> str:

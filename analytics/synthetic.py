@@ -7,22 +7,19 @@ Deterministic for a seed; a second call with the same seed on the same database 
 rows already there and loads nothing. Ids carry the seed (psn_no 'SY<seed>P...', certno
 starting '99'), so several seeds can share a database.
 
-Invariants kept (the money rules' own, so reports and risk rules see plausible data):
-- a line's split fulamt_ownpay_amt + overlmt_selfpay + preselfpay_amt + inscp_scp_amt equals
-  det_item_fee_sumamt = cnt x pric; class C -> wholly self-paid ('class_c'); gender and age
-  restrictions broken -> wholly self-paid ('gender' / 'age'); above the price cap ->
-  overlmt; class B -> selfpay_prop of the rest first; the remainder is in scope;
-- a settlement's medfee_sumamt and split columns are the sums of its lines;
-  hifp_pay = (inscp - deductible) x pool_prop of the seeded policy (per admission for
-  inpatients; the yearly outpatient deductible is not tracked across visits);
-  psn_part_amt = medfee - hifp_pay = acct_pay + psn_cash_pay;
-- 2 % of visits are cancelled the way the settlement service does it: the settlement row
-  turns 'cancelled', a 'reversal' row with negated amounts is added, the fee lines go back
-  to 'active' without setl_id or split, the visit is 'open' again.
+Money comes from the settlement service's own rules (`rules.settle`, Decimal), so lines and
+settlements are exactly what 2207 would have stored for them: line splits, sums, deductible
+(per admission for inpatients; the yearly outpatient deductible is taken as met, since
+visits are generated out of time order), fund share, account and cash. Every settlement
+gets its analytic fact from `facts.settlement_fact`, the function 2207 uses.
+
+2 % of visits are cancelled the way the settlement service does it: the settlement row
+turns 'cancelled', a 'reversal' row with negated amounts is added, the fee lines go back
+to 'active' without setl_id or split, the visit is 'open' again, and the fact gains its
+negated row.
 Not generated: account ledger rows, yearly accumulators, idempotency records.
 
-Everything is integer fen internally (exact and fast) and loaded with LOAD DATA LOCAL
-INFILE in chunks, so one chunk is one modest transaction.
+Loaded with LOAD DATA LOCAL INFILE in chunks, so one chunk is one modest transaction.
 """
 
 from __future__ import annotations
@@ -33,11 +30,16 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pymysql
 from sqlalchemy import Engine, bindparam, text
+
+from medhtap.schema.facts import SettlementFact
+from medhtap.services.settlement import facts, rules
+from medhtap.services.settlement.rules import ZERO
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚"
@@ -86,99 +88,32 @@ TABLE_COLUMNS = {
     "insutype,med_type,hosp_lv,setl_time,cancel_time,medfee_sumamt,fulamt_ownpay_amt,"
     "overlmt_selfpay,preselfpay_amt,inscp_scp_amt,act_pay_dedc,hifp_pay,pool_prop_selfpay,"
     "psn_part_amt,acct_pay,psn_cash_pay,acct_balc_after,idempotency_key,policy_id",
+    "setl_fact": ",".join(SettlementFact.__table__.columns.keys()),
 }
+COLUMN_LISTS = {t: cols.split(",") for t, cols in TABLE_COLUMNS.items()}
 NULL = "\\N"
 
 
-# ---- the money rules in integer fen (pure, unit-tested) ------------------------------------
+# ---- reference data the generator draws from ------------------------------------------------
 
 
 @dataclass(frozen=True)
 class CatItem:
-    item_code: str
-    item_kind: str
-    chrgitm_lv: str
-    selfpay_bp: int  # selfpay_prop in basis points (1/10000)
-    cap_fen: int | None  # price cap per unit
-    gend_lmt: str | None
-    age_min: int | None
-    age_max: int | None
+    item: rules.Item  # what the money rules need
     max_qty: int
 
+    @property
+    def item_code(self) -> str:
+        return self.item.item_code
 
-@dataclass(frozen=True)
-class Split:
-    amount: int
-    fulamt: int
-    overlmt: int
-    preself: int
-    inscp: int
-    reason: str | None
+    @property
+    def item_kind(self) -> str:
+        return self.item.item_kind
 
 
-def half_up_div(numerator: int, denominator: int) -> int:
-    """Round numerator/denominator half up (both >= 0): the money rules' ROUND_HALF_UP."""
-    return (2 * numerator + denominator) // (2 * denominator)
-
-
-def split_line(item: CatItem, cnt: int, pric_fen: int, gend: str, age: int) -> Split:
-    amount = cnt * pric_fen
-    reason = None
-    if item.chrgitm_lv == "C":
-        reason = "class_c"
-    elif item.gend_lmt and item.gend_lmt != gend:
-        reason = "gender"
-    elif (item.age_min is not None and age < item.age_min) or (
-        item.age_max is not None and age > item.age_max
-    ):
-        reason = "age"
-    if reason:
-        return Split(amount, amount, 0, 0, 0, reason)
-    overlmt = max(0, pric_fen - item.cap_fen) * cnt if item.cap_fen is not None else 0
-    rest = amount - overlmt
-    preself = half_up_div(rest * item.selfpay_bp, 10_000)
-    return Split(amount, 0, overlmt, preself, rest - preself, None)
-
-
-@dataclass(frozen=True)
-class Money:
-    medfee: int
-    fulamt: int
-    overlmt: int
-    preself: int
-    inscp: int
-    dedc: int
-    hifp: int
-    psn_part: int
-    acct: int
-    cash: int
-
-
-def settle_amounts(splits: Sequence[Split], dedc_fen: int, pool_bp: int, acct_fen: int) -> Money:
-    medfee = sum(s.amount for s in splits)
-    inscp = sum(s.inscp for s in splits)
-    dedc = min(inscp, dedc_fen)
-    hifp = half_up_div((inscp - dedc) * pool_bp, 10_000)
-    part = medfee - hifp
-    acct = min(part, acct_fen)
-    return Money(
-        medfee,
-        sum(s.fulamt for s in splits),
-        sum(s.overlmt for s in splits),
-        sum(s.preself for s in splits),
-        inscp,
-        dedc,
-        hifp,
-        part,
-        acct,
-        part - acct,
-    )
-
-
-def fen(v: int) -> str:
-    sign = "-" if v < 0 else ""
-    v = abs(v)
-    return f"{sign}{v // 100}.{v % 100:02d}"
+def fen(v: int) -> Decimal:
+    """Integer fen -> yuan (exact)."""
+    return Decimal(v).scaleb(-2)
 
 
 # ---- generation ---------------------------------------------------------------------------
@@ -191,27 +126,32 @@ class Chunk:
     def add(self, table: str, values: Sequence[Any]) -> None:
         self.rows[table].append("\t".join(NULL if v is None else str(v) for v in values))
 
+    def add_row(self, table: str, row: dict[str, Any]) -> None:
+        self.add(table, [row[c] for c in COLUMN_LISTS[table]])
+
 
 @dataclass(frozen=True)
 class Reference:
     items: list[CatItem]
     institutions: list[tuple[str, int, str, str]]  # code, level, type, admdvs
-    diagnoses: list[str]
-    policy: dict[tuple[str, str, int], tuple[int, int, int]]  # -> dedc fen, pool bp, id
+    diagnoses: list[tuple[str, facts.Diag]]
+    policy: dict[tuple[str, str, int], tuple[rules.Benefit, int]]  # -> benefit, policy_id
 
 
 def read_reference(engine: Engine) -> Reference:
     with engine.connect() as conn:
         items = [
             CatItem(
-                r.item_code,
-                r.item_kind,
-                r.chrgitm_lv,
-                int(r.selfpay_prop * 10_000),
-                int(r.pric_uplmt_amt * 100) if r.pric_uplmt_amt is not None else None,
-                r.gend_lmt,
-                r.age_min,
-                r.age_max,
+                rules.Item(
+                    r.item_code,
+                    r.chrgitm_lv,
+                    r.item_kind,
+                    r.selfpay_prop,
+                    r.pric_uplmt_amt,
+                    r.gend_lmt,
+                    r.age_min,
+                    r.age_max,
+                ),
                 int(r.max_qty_per_day or 1),
             )
             for r in conn.execute(text("SELECT * FROM catalog_item ORDER BY item_code"))
@@ -225,18 +165,19 @@ def read_reference(engine: Engine) -> Reference:
                 )
             )
         ]
-        diags = list(
-            conn.execute(
+        diags = [
+            (r.diag_code, facts.Diag(r.block, r.chapter))
+            for r in conn.execute(
                 text(
-                    "SELECT diag_code FROM diagnosis WHERE diag_code IN :codes ORDER BY 1"
+                    "SELECT diag_code, block, chapter FROM diagnosis WHERE diag_code IN :codes "
+                    "ORDER BY 1"
                 ).bindparams(bindparam("codes", expanding=True)),
                 {"codes": DIAG_CANDIDATES},
-            ).scalars()
-        )
+            )
+        ]
         policy = {
             (r.insutype, r.med_type, int(r.hosp_lv)): (
-                int(r.dedc_amt * 100),
-                int(r.pool_prop * 10_000),
+                rules.Benefit(r.dedc_amt, r.dedc_scope, r.pool_prop, r.annual_cap),
                 int(r.policy_id),
             )
             for r in conn.execute(
@@ -251,12 +192,25 @@ def read_reference(engine: Engine) -> Reference:
 KIND_WEIGHT = {"drug": 6, "service": 3, "material": 1}
 
 
+def _cap_fen(item: CatItem) -> int | None:
+    cap = item.item.pric_uplmt_amt
+    return int(cap * 100) if cap is not None else None
+
+
 def _base_price(item: CatItem, rng: random.Random) -> int:
-    if item.cap_fen is not None:
+    cap = _cap_fen(item)
+    if cap is not None:
         # mostly below the cap, sometimes above it (overlmt_selfpay)
-        return max(100, int(item.cap_fen * rng.choice((0.6, 0.8, 0.95, 1.0, 1.0, 1.2))))
+        return max(100, int(cap * rng.choice((0.6, 0.8, 0.95, 1.0, 1.0, 1.2))))
     base = {"drug": 3000, "service": 8000, "material": 5000}[item.item_kind]
     return rng.randint(base // 4, base * 2)
+
+
+def used_before(benefit: rules.Benefit) -> rules.Used:
+    """What the person used this year before the visit. Visits are generated out of time
+    order, so the yearly outpatient deductible is taken as met (it is not tracked across
+    visits); an inpatient deductible applies to every admission anyway."""
+    return rules.Used(dedc_used=benefit.dedc_amt if benefit.dedc_scope == "year" else ZERO)
 
 
 def generate(
@@ -274,31 +228,33 @@ def generate(
     hospitals = [i for i in ref.institutions if i[2] == "hospital"]
     weights = [KIND_WEIGHT[i.item_kind] for i in ref.items]
     # implants and other costly items only in hospital stays
-    cheap = [i for i in ref.items if i.cap_fen is None or i.cap_fen <= 100_000]
+    cheap = [i for i in ref.items if (_cap_fen(i) or 0) <= 100_000]
     cheap_w = [KIND_WEIGHT[i.item_kind] for i in cheap]
-    ppl: list[tuple[str, str, int, str, int]] = []  # psn_no, gend, birth year, insutype, acct
+    ppl: list[dict[str, Any]] = []
     chunk = Chunk()
     for p in range(persons):
         psn_no = f"SY{seed:03d}P{p:09d}"
         gend = rng.choice("12")
         brdy = dt.date(rng.randint(1940, 2022), rng.randint(1, 12), rng.randint(1, 28))
         insutype = "310" if rng.random() < 0.6 else "390"
-        acct = rng.randint(0, 500_000) if insutype == "310" else 0
+        acct = fen(rng.randint(0, 500_000) if insutype == "310" else 0)
         certno = f"99{seed % 1000:03d}{p:012d}X"
         name = rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN)
         admdvs = rng.choice(ref.institutions)[3]
         chunk.add(
             "insured_person",
-            (psn_no, certno, name, gend, brdy, insutype, admdvs, fen(acct), "active"),
+            (psn_no, certno, name, gend, brdy, insutype, admdvs, acct, "active"),
         )
-        ppl.append((psn_no, gend, brdy.year, insutype, acct))
+        known: dict[str, Any] = {"psn_no": psn_no, "gend": gend, "brdy": brdy, "admdvs": admdvs}
+        ppl.append(known | {"rules": rules.Person(insutype, gend, brdy, acct)})
     t0 = dt.datetime.combine(start, dt.time(8))
     span = days * 86_400
     for v in range(visits):
         if v and v % chunk_visits == 0:
             yield chunk
             chunk = Chunk()
-        psn_no, gend, byear, insutype, acct_balc = ppl[rng.randrange(persons)]
+        person = ppl[rng.randrange(persons)]
+        psn: rules.Person = person["rules"]
         inpatient = rng.random() < 0.15
         inst = rng.choice(hospitals) if inpatient else rng.choice(ref.institutions)
         code, lv = inst[0], inst[1]
@@ -307,138 +263,119 @@ def generate(
         begin = begin.replace(microsecond=0)
         los = rng.randint(1, 20) if inpatient else 0
         end = begin + (dt.timedelta(days=los) if inpatient else dt.timedelta(hours=1))
-        age = begin.year - byear
         mdtrt_id = f"{rng.getrandbits(48):012x}S{seed:03d}V{v:010d}"
         cancelled = rng.random() < cancel_share
-        dept = rng.choice(DEPTS_IN if inpatient else DEPTS_OUT)
+        diag_code, diag = rng.choice(ref.diagnoses)
+        visit = {
+            "mdtrt_id": mdtrt_id,
+            "dept_name": rng.choice(DEPTS_IN if inpatient else DEPTS_OUT),
+            "begntime": begin,
+            "endtime": end,
+            "main_diag_code": diag_code,
+        }
         chunk.add(
             "visit",
             (
                 mdtrt_id,
-                psn_no,
+                person["psn_no"],
                 code,
                 med_type,
-                dept,
+                visit["dept_name"],
                 begin,
                 end,
-                rng.choice(ref.diagnoses),
+                diag_code,
                 "open" if cancelled else "settled",
             ),
         )
         setl_id = f"SE{mdtrt_id}"
         n_lines = rng.randint(6, 16) if inpatient else rng.randint(2, 5)
-        splits = []
-        items = (
+        picked = (
             rng.choices(ref.items, weights, k=n_lines)
             if inpatient
             else rng.choices(cheap, cheap_w, k=n_lines)
         )
-        for n, item in enumerate(items):
-            cnt = rng.randint(1, item.max_qty)
-            pric = _base_price(item, rng)
-            s = split_line(item, cnt, pric, gend, age)
-            splits.append(s)
+        lines = [
+            rules.Line(
+                f"{n + 1:04d}",
+                item.item,
+                Decimal(rng.randint(1, item.max_qty)),
+                fen(_base_price(item, rng)),
+            )
+            for n, item in enumerate(picked)
+        ]
+        benefit, policy_id = ref.policy[(psn.insutype, med_type, lv)]
+        m = rules.settle(lines, psn, begin.date(), benefit, used_before(benefit), use_account=True)
+        for line, split in zip(lines, m.lines, strict=True):
             when = begin + dt.timedelta(seconds=rng.randrange(max(1, los * 86_400 or 3_000)))
             # A cancelled visit's lines are back to active with no split, as the service
             # leaves them after 2208; settled lines carry their split and setl_id.
             state: tuple[object, ...] = (
-                ("active", None, "0.00", "0.00", "0.00", "0.00", None)
+                ("active", None, ZERO, ZERO, ZERO, ZERO, None)
                 if cancelled
                 else (
                     "settled",
                     setl_id,
-                    fen(s.fulamt),
-                    fen(s.overlmt),
-                    fen(s.preself),
-                    fen(s.inscp),
-                    s.reason,
+                    split.fulamt_ownpay_amt,
+                    split.overlmt_selfpay,
+                    split.preselfpay_amt,
+                    split.inscp_scp_amt,
+                    split.ownpay_reason,
                 )
             )
             chunk.add(
                 "fee_detail",
-                (mdtrt_id, f"{n + 1:04d}", item.item_code, cnt, fen(pric), fen(s.amount), when)
+                (mdtrt_id, line.feedetl_sn, line.item.item_code, line.cnt, line.pric)
+                + (split.amount, when)
                 + state,
             )
-        dedc, pool_bp, policy_id = ref.policy[(insutype, med_type, lv)]
-        m = settle_amounts(
-            splits, dedc if inpatient else 0, pool_bp, acct_balc if insutype == "310" else 0
-        )
         setl_time = end + dt.timedelta(minutes=rng.randint(1, 30))
-        pool = f"{pool_bp / 10_000:.4f}"
-
-        visit_cols = (mdtrt_id, psn_no, code, insutype, med_type, lv)
-        tail = (fen(acct_balc - m.acct), policy_id)
-
-        def setl(
-            sid: str,
-            kind: str,
-            status: str,
-            orig: str | None,
-            when: dt.datetime,
-            cancel: dt.datetime | None,
-            sign: int,
-            idem: str,
-            visit_cols: tuple[Any, ...] = visit_cols,
-            m: Money = m,
-            pool: str = pool,
-            tail: tuple[str, int] = tail,
-        ) -> tuple[Any, ...]:
-            amounts = [
-                fen(sign * x)
-                for x in (m.medfee, m.fulamt, m.overlmt, m.preself, m.inscp, m.dedc, m.hifp)
-            ]
-            person = [fen(sign * x) for x in (m.psn_part, m.acct, m.cash)]
-            return (
-                sid,
-                kind,
-                status,
-                orig,
-                *visit_cols,
-                when,
-                cancel,
-                *amounts,
-                pool,
-                *person,
-                tail[0],
-                idem,
-                tail[1],
-            )
-
+        setl = {
+            "setl_id": setl_id,
+            "setl_type": "normal",
+            "setl_status": "cancelled" if cancelled else "settled",
+            "orig_setl_id": None,
+            "mdtrt_id": mdtrt_id,
+            "psn_no": person["psn_no"],
+            "fixmedins_code": code,
+            "insutype": psn.insutype,
+            "med_type": med_type,
+            "hosp_lv": lv,
+            "setl_time": setl_time,
+            "cancel_time": None,
+            **{k: getattr(m, k) for k in (*rules.AMOUNTS, "pool_prop_selfpay")},
+            "acct_balc_after": psn.acct_balc - m.acct_pay,
+            "idempotency_key": f"synthetic:{seed}:{v}",
+            "policy_id": policy_id,
+        }
+        fact = facts.settlement_fact(
+            setl,
+            visit,
+            person,
+            diag,
+            ((ln.item.item_kind, sp.amount) for ln, sp in zip(lines, m.lines, strict=True)),
+        )
+        chunk.add_row("setl_fact", fact)
         if cancelled:
+            # as 2208 does: the row stays (cancelled), a reversal row negates it, and the
+            # fact gains its -1 row
             cancel_at = setl_time + dt.timedelta(hours=2)
-            chunk.add(
+            chunk.add_row("settlement", setl | {"cancel_time": cancel_at})
+            chunk.add_row(
                 "settlement",
-                setl(
-                    setl_id,
-                    "normal",
-                    "cancelled",
-                    None,
-                    setl_time,
-                    cancel_at,
-                    1,
-                    f"synthetic:{seed}:{v}",
-                ),
+                setl
+                | {k: -setl[k] for k in rules.AMOUNTS}
+                | {
+                    "setl_id": f"RV{mdtrt_id}",
+                    "setl_type": "reversal",
+                    "setl_status": "reversal",
+                    "orig_setl_id": setl_id,
+                    "setl_time": cancel_at,
+                    "idempotency_key": f"synthetic:{seed}:{v}:cancel",
+                },
             )
-            chunk.add(
-                "settlement",
-                setl(
-                    f"RV{mdtrt_id}",
-                    "reversal",
-                    "reversal",
-                    setl_id,
-                    cancel_at,
-                    None,
-                    -1,
-                    f"synthetic:{seed}:{v}:cancel",
-                ),
-            )
+            chunk.add_row("setl_fact", facts.reversal_fact(fact, f"RV{mdtrt_id}", cancel_at))
         else:
-            chunk.add(
-                "settlement",
-                setl(
-                    setl_id, "normal", "settled", None, setl_time, None, 1, f"synthetic:{seed}:{v}"
-                ),
-            )
+            chunk.add_row("settlement", setl)
     yield chunk
 
 

@@ -35,7 +35,7 @@ import pymysql
 from sqlalchemy import Engine, text
 from sqlalchemy.dialects import mysql
 
-from medhtap.analytics import reports, risk, sqlfiles
+from medhtap.analytics import reports, risk
 from medhtap.analytics.synthetic import load_synthetic
 from medhtap.platform import migrate
 from medhtap.platform.db import make_engine, write_engine
@@ -115,10 +115,7 @@ def raw_sql(s: Settings, sql: str, params: dict[str, Any]) -> Callable[[], Any]:
 
 
 def report_sql(dims: list[str]) -> str:
-    select, gby, keys, _ = reports._grouping(dims)
-    return sqlfiles.with_groups(
-        sqlfiles.load("cost_report"), select=select, group_by=gby, keys=keys
-    )
+    return reports._grouping(dims).sql("cost_report")
 
 
 def free_seed(engine: Engine) -> int:

@@ -1,7 +1,19 @@
--- The top 10 items by amount within each group of the cost report.
-WITH /*SCOPE*/,
+-- The top 10 items by amount within each group of the cost report. Groups come from the
+-- facts; item amounts from the fee lines of the period (the only line-level part).
+WITH standing AS (
+  -- A settled fee line always belongs to a settlement that stands (a cancel turns its
+  -- lines back to 'active' without setl_id), so the +1 facts are enough to join on.
+  SELECT /*GROUP_SELECT*/, f.setl_id
+  FROM v_setl_fact f
+  WHERE f.sign = 1
+    AND f.setl_time >= :from
+    AND f.setl_time < :to
+),
 item_amounts AS (
-  -- per visit and item first, from a fee_ocur_time range (see cost_report.sql: fees)
+  -- per settlement and item, from a fee_ocur_time range (monthly partitions pruned; lines
+  -- are read from "fee_from", one year before "from") and joined on setl_id, which has no
+  -- index on fee_detail: a hash join. A per-settlement lookup into a table partitioned by
+  -- month probes every partition and was 20x slower.
   SELECT fd.setl_id, fd.item_code,
          SUM(fd.det_item_fee_sumamt) AS amount, SUM(fd.cnt) AS qty
   FROM v_fee_detail fd
@@ -11,16 +23,10 @@ item_amounts AS (
   GROUP BY fd.setl_id, fd.item_code
 ),
 item_lines AS (
-  SELECT /*GROUP_SELECT*/,
-         a.item_code,
-         SUM(a.amount) AS amount,
-         SUM(a.qty) AS qty
-  FROM s
-  JOIN item_amounts a ON a.setl_id = s.setl_id  -- unindexed key: a hash join, see fees
-  JOIN v_visit v ON v.mdtrt_id = s.mdtrt_id
-  LEFT JOIN v_institution i ON i.fixmedins_code = s.fixmedins_code
-  LEFT JOIN v_diagnosis d ON d.diag_code = v.main_diag_code
-  GROUP BY /*GROUP_BY*/, a.item_code
+  SELECT /*GROUP_KEYS*/, a.item_code, SUM(a.amount) AS amount, SUM(a.qty) AS qty
+  FROM standing
+  JOIN item_amounts a ON a.setl_id = standing.setl_id
+  GROUP BY /*GROUP_KEYS*/, a.item_code
 ),
 ranked AS (
   SELECT item_lines.*,

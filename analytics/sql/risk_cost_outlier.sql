@@ -4,14 +4,17 @@
 -- visits in the window (risk.cost_outlier_min_group) are not judged: a percentile of a
 -- handful of visits means nothing. PERCENT_RANK counts ties together, so a group of equal
 -- costs has no outlier.
+-- Reads the analytic facts: settlements that stand are the +1 facts without a -1 fact
+-- (a cancel's -1 fact has the same setl_time, so the same range finds it).
 WITH sv AS (
-  SELECT st.mdtrt_id, st.psn_no, st.fixmedins_code, st.med_type, st.medfee_sumamt,
-         v.main_diag_code, d.block
-  FROM v_settlement st
-  JOIN v_visit v ON v.mdtrt_id = st.mdtrt_id
-  JOIN v_diagnosis d ON d.diag_code = v.main_diag_code
-  WHERE st.setl_type = 'normal' AND st.setl_status = 'settled'
-    AND st.setl_time >= :from AND st.setl_time < :to
+  SELECT f.mdtrt_id, f.psn_no, f.fixmedins_code, f.med_type, f.medfee_sumamt,
+         f.main_diag_code, f.diag_block AS block
+  FROM v_setl_fact f
+  WHERE f.sign = 1
+    AND f.setl_time >= :from AND f.setl_time < :to
+    AND NOT EXISTS (SELECT 1 FROM v_setl_fact c
+                    WHERE c.setl_id = f.setl_id AND c.sign = -1
+                      AND c.setl_time >= :from AND c.setl_time < :to)
 ),
 ranked AS (
   SELECT sv.*,

@@ -1,16 +1,18 @@
 -- Rule duplicate_charge (重复收费): the same person charged for the same item at the same
 -- institution on the same day beyond the catalog's max_qty_per_day, or identical fee
 -- lines repeated within one visit (same item, quantity, price and time).
--- Scope: settled lines of settlements that stand, fee time in ["from", "to").
+-- Scope: settled lines of settlements that stand, fee time in ["from", "to"). A settled
+-- line always belongs to a settlement that stands (a cancel turns its lines back to
+-- 'active'); its +1 analytic fact gives the person and institution, and a line is settled
+-- after it occurs, so setl_time >= "from" bounds the fact partitions read.
 WITH fl AS (
   SELECT fd.mdtrt_id, fd.feedetl_sn, fd.item_code, fd.cnt, fd.pric, fd.det_item_fee_sumamt,
-         fd.fee_ocur_time, v.psn_no, v.fixmedins_code
+         fd.fee_ocur_time, f.psn_no, f.fixmedins_code
   FROM v_fee_detail fd
-  JOIN v_settlement st ON st.setl_id = fd.setl_id
-  JOIN v_visit v ON v.mdtrt_id = fd.mdtrt_id
+  JOIN v_setl_fact f ON f.setl_id = fd.setl_id AND f.sign = 1
   WHERE fd.fee_status = 'settled'
-    AND st.setl_type = 'normal' AND st.setl_status = 'settled'
     AND fd.fee_ocur_time >= :from AND fd.fee_ocur_time < :to
+    AND f.setl_time >= :from
 ),
 per_day AS (
   SELECT fl.psn_no, fl.fixmedins_code, fl.item_code, DATE(fl.fee_ocur_time) AS fee_day,

@@ -1,13 +1,18 @@
 -- Rule high_freq_outpatient (高频门诊): more than "max_visits" settled outpatient visits
 -- (policy risk.high_freq_outpatient_visits_30d) within any 30 days. One alert per person
 -- and run window, at the first visit that crosses the threshold (stable across re-runs).
+-- Reads the analytic facts (standing: a +1 fact without a -1 fact); a visit is settled
+-- after it begins, so setl_time >= begntime bounds the partitions read.
 WITH ov AS (
-  SELECT v.mdtrt_id, v.psn_no, v.fixmedins_code, v.begntime
-  FROM v_visit v
-  JOIN v_settlement st ON st.mdtrt_id = v.mdtrt_id
-  WHERE v.med_type = 'outpatient'
-    AND st.setl_type = 'normal' AND st.setl_status = 'settled'
-    AND v.begntime >= :from - INTERVAL 30 DAY AND v.begntime < :to
+  SELECT f.mdtrt_id, f.psn_no, f.fixmedins_code, f.begntime
+  FROM v_setl_fact f
+  WHERE f.sign = 1
+    AND f.med_type = 'outpatient'
+    AND f.begntime >= :from - INTERVAL 30 DAY AND f.begntime < :to
+    AND f.setl_time >= :from - INTERVAL 30 DAY
+    AND NOT EXISTS (SELECT 1 FROM v_setl_fact c
+                    WHERE c.setl_id = f.setl_id AND c.sign = -1
+                      AND c.setl_time >= :from - INTERVAL 30 DAY)
 ),
 windows AS (
   SELECT a.psn_no, a.mdtrt_id, a.begntime AS window_end, COUNT(*) AS visits,

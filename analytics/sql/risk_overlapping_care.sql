@@ -1,25 +1,30 @@
 -- Rule overlapping_care (住院期间门诊): an outpatient settlement at another institution
 -- while the person's inpatient stay is open (after admission, before discharge or with no
 -- discharge yet). The outpatient visit begins in ["from", "to") and its settlement stands.
+-- The outpatient side reads the analytic facts (standing: a +1 fact without a -1 fact; a
+-- visit is settled after it begins, so setl_time >= begntime bounds the partitions read);
+-- the stays are visits, settled or not (an open stay has no settlement yet).
 SELECT CONCAT(i.mdtrt_id, '|', o.mdtrt_id) AS dedupe_key,
        o.psn_no, o.fixmedins_code, o.mdtrt_id,
-       st.medfee_sumamt AS score,
+       o.medfee_sumamt AS score,
        CONCAT('outpatient at ', o.fixmedins_code, ' on ', o.begntime,
               ' during stay at ', i.fixmedins_code, ' from ', i.begntime) AS summary,
        JSON_ARRAY(
          JSON_OBJECT('stay', i.mdtrt_id, 'fixmedins_code', i.fixmedins_code,
                      'begntime', i.begntime, 'endtime', i.endtime),
          JSON_OBJECT('outpatient', o.mdtrt_id, 'fixmedins_code', o.fixmedins_code,
-                     'begntime', o.begntime, 'setl_id', st.setl_id,
-                     'medfee_sumamt', st.medfee_sumamt)) AS evidence
-FROM v_visit o
-JOIN v_settlement st ON st.mdtrt_id = o.mdtrt_id
+                     'begntime', o.begntime, 'setl_id', o.setl_id,
+                     'medfee_sumamt', o.medfee_sumamt)) AS evidence
+FROM v_setl_fact o
 JOIN v_visit i
   ON i.psn_no = o.psn_no
  AND i.med_type = 'inpatient'
  AND i.fixmedins_code <> o.fixmedins_code
  AND o.begntime > i.begntime
  AND (i.endtime IS NULL OR o.begntime < i.endtime)
-WHERE o.med_type = 'outpatient'
-  AND st.setl_type = 'normal' AND st.setl_status = 'settled'
+WHERE o.sign = 1
+  AND o.med_type = 'outpatient'
   AND o.begntime >= :from AND o.begntime < :to
+  AND o.setl_time >= :from
+  AND NOT EXISTS (SELECT 1 FROM v_setl_fact c
+                  WHERE c.setl_id = o.setl_id AND c.sign = -1 AND c.setl_time >= :from)

@@ -3,17 +3,18 @@
 -- the restriction was broken (ownpay_reason 'gender' or 'age'). A share above "max_share"
 -- (risk.restricted_selfpay_share) over at least "min_lines" restricted lines
 -- (risk.restricted_min_lines) suggests the institution keeps billing them anyway.
+-- Settled lines only (they always belong to a settlement that stands); the institution
+-- comes from the settlement's +1 analytic fact (see risk_duplicate_charge.sql).
 WITH rl AS (
-  SELECT v.fixmedins_code, DATE_FORMAT(fd.fee_ocur_time, '%Y-%m') AS month,
+  SELECT f.fixmedins_code, DATE_FORMAT(fd.fee_ocur_time, '%Y-%m') AS month,
          fd.mdtrt_id, fd.feedetl_sn, fd.item_code, fd.ownpay_reason
   FROM v_fee_detail fd
   JOIN v_catalog_item ci ON ci.item_code = fd.item_code
-  JOIN v_settlement st ON st.setl_id = fd.setl_id
-  JOIN v_visit v ON v.mdtrt_id = fd.mdtrt_id
+  JOIN v_setl_fact f ON f.setl_id = fd.setl_id AND f.sign = 1
   WHERE fd.fee_status = 'settled'
-    AND st.setl_type = 'normal' AND st.setl_status = 'settled'
     AND (ci.gend_lmt IS NOT NULL OR ci.age_min IS NOT NULL OR ci.age_max IS NOT NULL)
     AND fd.fee_ocur_time >= :from AND fd.fee_ocur_time < :to
+    AND f.setl_time >= :from
 ),
 per_month AS (
   SELECT fixmedins_code, month, COUNT(*) AS restricted_lines,

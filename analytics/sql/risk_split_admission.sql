@@ -2,17 +2,21 @@
 -- "days" days (policy risk.split_admission_days) of a discharge, with a main diagnosis in
 -- the same ICD-10 chapter. Both stays settled (settlements that stand); the re-admission
 -- begins in ["from", "to").
+-- Reads the analytic facts (standing: a +1 fact without a -1 fact). An inpatient stay is
+-- settled at discharge (出院结算), so setl_time >= endtime bounds the partitions read.
 WITH stays AS (
-  SELECT v.mdtrt_id, v.psn_no, v.fixmedins_code, v.begntime, v.endtime, v.main_diag_code,
-         d.chapter
-  FROM v_visit v
-  JOIN v_settlement st ON st.mdtrt_id = v.mdtrt_id
-  JOIN v_diagnosis d ON d.diag_code = v.main_diag_code
-  WHERE v.med_type = 'inpatient'
-    AND st.setl_type = 'normal' AND st.setl_status = 'settled'
-    AND v.endtime IS NOT NULL
-    AND v.begntime < :to
-    AND v.endtime >= :from - INTERVAL :days DAY
+  SELECT f.mdtrt_id, f.psn_no, f.fixmedins_code, f.begntime, f.endtime, f.main_diag_code,
+         f.diag_chapter AS chapter
+  FROM v_setl_fact f
+  WHERE f.sign = 1
+    AND f.med_type = 'inpatient'
+    AND f.endtime IS NOT NULL
+    AND f.begntime < :to
+    AND f.endtime >= :from - INTERVAL :days DAY
+    AND f.setl_time >= :from - INTERVAL :days DAY
+    AND NOT EXISTS (SELECT 1 FROM v_setl_fact c
+                    WHERE c.setl_id = f.setl_id AND c.sign = -1
+                      AND c.setl_time >= :from - INTERVAL :days DAY)
 )
 SELECT CONCAT(a.mdtrt_id, '>', b.mdtrt_id) AS dedupe_key,
        b.psn_no, b.fixmedins_code, b.mdtrt_id,

@@ -12,22 +12,24 @@ import itertools
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal as D
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, insert, update
 
-from medhtap.analytics.synthetic import (
-    Reference,
-    Split,
-    fen,
-    read_reference,
-    settle_amounts,
-    split_line,
-)
+from medhtap.analytics.synthetic import Reference, read_reference, used_before
 from medhtap.platform.db import make_engine
 from medhtap.platform.settings import Settings
-from medhtap.schema.models import FeeDetail, InsuredPerson, Settlement, Visit
+from medhtap.schema.models import (
+    Diagnosis,
+    FeeDetail,
+    InsuredPerson,
+    Settlement,
+    SettlementFact,
+    Visit,
+)
+from medhtap.services.settlement import facts, rules
 from medhtap.services.settlement.rules import AMOUNTS
 
 _months = itertools.count()
@@ -67,15 +69,20 @@ class SettledVisit:
     psn_no: str
 
 
-def _d(fen_value: int) -> str:
-    return fen(fen_value)
-
-
 class Factory:
     def __init__(self, engine: Engine, ref: Reference) -> None:
         self.engine = engine
-        self.items = {i.item_code: i for i in ref.items}
+        self.items = {i.item_code: i.item for i in ref.items}
         self.policy = ref.policy
+        self.diags: dict[str, facts.Diag] = {}
+
+    def diag(self, code: str) -> facts.Diag:
+        if code not in self.diags:
+            with self.engine.connect() as conn:
+                t = Diagnosis.__table__
+                r = conn.execute(t.select().where(t.c.diag_code == code)).one()
+            self.diags[code] = facts.Diag(r.block, r.chapter)
+        return self.diags[code]
 
     def person(
         self,
@@ -122,11 +129,13 @@ class Factory:
         fee_time: dt.datetime | None = None,
         settle: bool = True,
         cancel: bool = False,
-        gend: str = "1",
-        age: int = 50,
+        gend: str | None = None,
+        age: int | None = None,
         discharged: bool = True,
     ) -> SettledVisit:
-        """A visit with fee lines (item_code, cnt, unit price); settled unless told not."""
+        """A visit with fee lines (item_code, cnt, unit price); settled unless told not.
+        The money rules see the person's gender and birth date unless `gend` / `age` say
+        otherwise."""
         mdtrt_id = "M" + uuid.uuid4().hex
         setl_id = "S" + uuid.uuid4().hex if settle else None
         if endtime is None and discharged:
@@ -134,34 +143,39 @@ class Factory:
                 dt.timedelta(days=3) if med_type == "inpatient" else dt.timedelta(hours=1)
             )
         lv = 3 if fixmedins_code.startswith("H110100") else 2
-        splits: list[Split] = []
-        fee_rows: list[dict[str, Any]] = []
-        for n, (code, cnt, price) in enumerate(lines):
-            pric_fen = int(round(float(price) * 100))
-            s = split_line(self.items[code], cnt, pric_fen, gend, age)
-            splits.append(s)
-            settled = settle and not cancel
-            fee_rows.append(
-                {
-                    "mdtrt_id": mdtrt_id,
-                    "feedetl_sn": f"{n + 1:04d}",
-                    "item_code": code,
-                    "cnt": cnt,
-                    "pric": price,
-                    "det_item_fee_sumamt": _d(s.amount),
-                    "fee_ocur_time": fee_time or begntime + dt.timedelta(minutes=10),
-                    "fee_status": "settled" if settled else "active",
-                    "setl_id": setl_id if settled else None,
-                    "fulamt_ownpay_amt": _d(s.fulamt if settled else 0),
-                    "overlmt_selfpay": _d(s.overlmt if settled else 0),
-                    "preselfpay_amt": _d(s.preself if settled else 0),
-                    "inscp_scp_amt": _d(s.inscp if settled else 0),
-                    "ownpay_reason": s.reason if settled else None,
-                }
-            )
-        insutype = "310"
-        dedc, pool_bp, policy_id = self.policy[(insutype, med_type, lv)]
-        m = settle_amounts(splits, dedc if med_type == "inpatient" else 0, pool_bp, 0)
+        day = begntime.date()
+        with self.engine.connect() as conn:
+            t = InsuredPerson.__table__
+            known = conn.execute(t.select().where(t.c.psn_no == psn_no)).one()
+        brdy = known.brdy if age is None else dt.date(day.year - age, 1, 1)
+        person = rules.Person("310", gend or known.gend, brdy, D("0.00"))
+        lines_in = [
+            rules.Line(f"{n + 1:04d}", self.items[code], D(cnt), D(price))
+            for n, (code, cnt, price) in enumerate(lines)
+        ]
+        benefit, policy_id = self.policy[(person.insutype, med_type, lv)]
+        m = rules.settle(lines_in, person, day, benefit, used_before(benefit), use_account=True)
+        settled = settle and not cancel
+        zero = D("0.00")
+        fee_rows: list[dict[str, Any]] = [
+            {
+                "mdtrt_id": mdtrt_id,
+                "feedetl_sn": ln.feedetl_sn,
+                "item_code": ln.item.item_code,
+                "cnt": ln.cnt,
+                "pric": ln.pric,
+                "det_item_fee_sumamt": s.amount,
+                "fee_ocur_time": fee_time or begntime + dt.timedelta(minutes=10),
+                "fee_status": "settled" if settled else "active",
+                "setl_id": setl_id if settled else None,
+                "fulamt_ownpay_amt": s.fulamt_ownpay_amt if settled else zero,
+                "overlmt_selfpay": s.overlmt_selfpay if settled else zero,
+                "preselfpay_amt": s.preselfpay_amt if settled else zero,
+                "inscp_scp_amt": s.inscp_scp_amt if settled else zero,
+                "ownpay_reason": s.ownpay_reason if settled else None,
+            }
+            for ln, s in zip(lines_in, m.lines, strict=True)
+        ]
         setl_time = (endtime or begntime) + dt.timedelta(minutes=5)
         with self.engine.begin() as conn:
             conn.execute(
@@ -187,27 +201,34 @@ class Factory:
                     "mdtrt_id": mdtrt_id,
                     "psn_no": psn_no,
                     "fixmedins_code": fixmedins_code,
-                    "insutype": insutype,
+                    "insutype": person.insutype,
                     "med_type": med_type,
                     "hosp_lv": lv,
                     "setl_time": setl_time,
                     "cancel_time": None,
-                    "medfee_sumamt": _d(m.medfee),
-                    "fulamt_ownpay_amt": _d(m.fulamt),
-                    "overlmt_selfpay": _d(m.overlmt),
-                    "preselfpay_amt": _d(m.preself),
-                    "inscp_scp_amt": _d(m.inscp),
-                    "act_pay_dedc": _d(m.dedc),
-                    "hifp_pay": _d(m.hifp),
-                    "pool_prop_selfpay": f"{pool_bp / 10000:.4f}",
-                    "psn_part_amt": _d(m.psn_part),
-                    "acct_pay": _d(m.acct),
-                    "psn_cash_pay": _d(m.cash),
-                    "acct_balc_after": "0.00",
+                    **{k: getattr(m, k) for k in (*AMOUNTS, "pool_prop_selfpay")},
+                    "acct_balc_after": zero,
                     "idempotency_key": uuid.uuid4().hex,
                     "policy_id": policy_id,
                 }
                 conn.execute(insert(Settlement.__table__).values(row))
+                fact = facts.settlement_fact(
+                    row,
+                    {
+                        "mdtrt_id": mdtrt_id,
+                        "dept_name": dept,
+                        "begntime": begntime,
+                        "endtime": endtime,
+                        "main_diag_code": diag,
+                    },
+                    {"psn_no": psn_no, "gend": person.gend, "brdy": brdy, "admdvs": known.admdvs},
+                    self.diag(diag),
+                    [
+                        (ln.item.item_kind, s.amount)
+                        for ln, s in zip(lines_in, m.lines, strict=True)
+                    ],
+                )
+                conn.execute(insert(SettlementFact.__table__).values(fact))
                 if cancel:
                     # as the settlement service cancels: the row stays, marked, and a
                     # reversal row with negated amounts is added
@@ -218,10 +239,7 @@ class Factory:
                         .where(t.c.setl_id == setl_id)
                         .values(setl_status="cancelled", cancel_time=cancel_at)
                     )
-                    money_cols = AMOUNTS
-                    rev = row | {
-                        c: "-" + row[c] if row[c] != "0.00" else "0.00" for c in money_cols
-                    }
+                    rev = row | {c: -row[c] for c in AMOUNTS}
                     rev |= {
                         "setl_id": "R" + uuid.uuid4().hex,
                         "setl_type": "reversal",
@@ -231,6 +249,11 @@ class Factory:
                         "idempotency_key": uuid.uuid4().hex,
                     }
                     conn.execute(insert(t).values(rev))
+                    conn.execute(
+                        insert(SettlementFact.__table__).values(
+                            facts.reversal_fact(fact, rev["setl_id"], cancel_at)
+                        )
+                    )
         return SettledVisit(mdtrt_id, setl_id, psn_no)
 
 

@@ -28,6 +28,16 @@ def test_loads_consistent_rows_once_per_seed(engine: Engine) -> None:
         "reversal != -original": "SELECT COUNT(*) FROM settlement r JOIN settlement o "
         "ON o.setl_id = r.orig_setl_id WHERE r.psn_no LIKE 'SY907%' "
         "AND (r.medfee_sumamt <> -o.medfee_sumamt OR o.setl_status <> 'cancelled')",
+        # facts: +1 per settlement with its money, -1 per cancel; the kinds sum to the total
+        "fact != settlement": "SELECT COUNT(*) FROM settlement s LEFT JOIN setl_fact f "
+        "ON f.setl_id = s.setl_id AND f.sign = 1 WHERE s.psn_no LIKE 'SY907%' "
+        "AND s.setl_type = 'normal' AND (f.setl_id IS NULL OR f.medfee_sumamt <> s.medfee_sumamt "
+        "OR f.hifp_pay <> s.hifp_pay OR f.acct_pay <> s.acct_pay "
+        "OR f.drug_amt + f.material_amt + f.service_amt <> s.medfee_sumamt)",
+        "net facts != standing": "SELECT COUNT(*) FROM (SELECT f.setl_id, SUM(f.sign) n, "
+        "MAX(s.setl_status) st FROM setl_fact f JOIN settlement s ON s.setl_id = f.setl_id "
+        "WHERE f.psn_no LIKE 'SY907%' GROUP BY f.setl_id) x "
+        "WHERE x.n <> IF(x.st = 'settled', 1, 0)",
     }
     with engine.connect() as conn:
         for name, sql in checks.items():

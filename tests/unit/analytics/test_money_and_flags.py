@@ -1,60 +1,16 @@
-"""Pure parts of the analytics: the synthetic money rules, report ratios, chronic flags."""
+"""Pure parts of the analytics: report ratios, group-by whitelist, chronic flags.
+
+(The synthetic loader computes money with the settlement rules, tested with them.)"""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from medhtap.analytics.profile import chronic_flags
 from medhtap.analytics.reports import derive, parse_group_by
-from medhtap.analytics.synthetic import CatItem, fen, half_up_div, settle_amounts, split_line
 from medhtap.platform.errors import ValidationFailed
-
-items = st.builds(
-    CatItem,
-    item_code=st.just("X"),
-    item_kind=st.sampled_from(["drug", "service", "material"]),
-    chrgitm_lv=st.sampled_from("ABC"),
-    selfpay_bp=st.integers(0, 10_000),
-    cap_fen=st.one_of(st.none(), st.integers(1, 10**7)),
-    gend_lmt=st.sampled_from([None, "1", "2"]),
-    age_min=st.one_of(st.none(), st.integers(0, 80)),
-    age_max=st.one_of(st.none(), st.integers(0, 100)),
-    max_qty=st.integers(1, 10),
-)
-
-
-@given(items, st.integers(1, 50), st.integers(0, 10**7), st.sampled_from("12"), st.integers(0, 100))
-def test_a_line_split_always_sums_to_its_amount(item, cnt, pric, gend, age) -> None:
-    s = split_line(item, cnt, pric, gend, age)
-    assert s.fulamt + s.overlmt + s.preself + s.inscp == s.amount == cnt * pric
-    assert min(s.fulamt, s.overlmt, s.preself, s.inscp) >= 0
-    # a refused line (class C, gender, age) is wholly self-paid; otherwise nothing is
-    assert s.fulamt == (s.amount if s.reason else 0)
-
-
-@given(
-    st.lists(st.tuples(items, st.integers(1, 5), st.integers(0, 10**6)), min_size=1, max_size=8),
-    st.integers(0, 200_000),
-    st.integers(0, 10_000),
-    st.integers(0, 10**6),
-)
-def test_settlement_sums_are_the_sums_of_its_lines(lines, dedc, pool_bp, acct) -> None:
-    splits = [split_line(i, c, p, "1", 40) for i, c, p in lines]
-    m = settle_amounts(splits, dedc, pool_bp, acct)
-    assert m.medfee == sum(s.amount for s in splits)
-    assert m.inscp == sum(s.inscp for s in splits)
-    assert 0 <= m.hifp <= m.inscp
-    assert m.psn_part == m.medfee - m.hifp == m.acct + m.cash
-    assert 0 <= m.acct <= acct
-
-
-def test_rounding_is_half_up_and_fen_renders_signs() -> None:
-    assert half_up_div(5, 10) == 1 and half_up_div(4, 10) == 0
-    assert fen(-12345) == "-123.45" and fen(7) == "0.07"
 
 
 def test_report_ratios_come_from_sums_and_tolerate_empty_groups() -> None:

@@ -1,0 +1,64 @@
+"""Analytic facts (分析事实): one narrow row per settlement, written in its transaction.
+
+Everything a cost report or a risk rule groups, filters or sums by sits on this one row, so
+reports scan one narrow table instead of joining fee lines, visits and settlements. A cancel
+adds a second row for the same settlement with sign -1 and every amount negated: the pair
+sums to zero in every group (the negated row copies the dimensions and setl_time), so sums
+stay exact and the table stays append-only (no update ever touches a fact). Computed by
+services/settlement/facts.py, the only place that knows how.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import DateTime, SmallInteger, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from medhtap.schema.base import DATETIME6, PARTITION_BY_MONTH, Base, Money
+
+
+class SettlementFact(Base):
+    __tablename__ = "setl_fact"
+    # Monthly partitions of setl_time, like settlement: reports and rules always filter a
+    # setl_time range, so they read only the months asked for; the clustered key starts with
+    # the random setl_id, so concurrent inserts spread instead of hitting the newest range.
+    # No secondary index: every analytic plan is a range scan of the partitions.
+    __table_args__ = (PARTITION_BY_MONTH("setl_time"),)
+
+    setl_id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the settlement
+    sign: Mapped[int] = mapped_column(SmallInteger, primary_key=True)  # +1, or -1 on cancel
+    # the settlement's time on both rows, so the pair falls in the same partition and group
+    setl_time: Mapped[dt.datetime] = mapped_column(DATETIME6, primary_key=True)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DATETIME6)  # commit-time order: cancels
+    rev_setl_id: Mapped[str | None] = mapped_column(String(40))  # the reversal row (-1 only)
+    mdtrt_id: Mapped[str] = mapped_column(String(40))
+    psn_no: Mapped[str] = mapped_column(String(32))
+    fixmedins_code: Mapped[str] = mapped_column(String(32))
+    hosp_lv: Mapped[int] = mapped_column(SmallInteger)
+    admdvs: Mapped[str] = mapped_column(String(6))  # the person's insurance region
+    insutype: Mapped[str] = mapped_column(String(3))
+    med_type: Mapped[str] = mapped_column(String(16))
+    dept_name: Mapped[str] = mapped_column(String(64))
+    main_diag_code: Mapped[str] = mapped_column(String(16))
+    diag_block: Mapped[str] = mapped_column(String(16))
+    diag_chapter: Mapped[str] = mapped_column(String(8))
+    gend: Mapped[str] = mapped_column(String(1))
+    age: Mapped[int] = mapped_column(SmallInteger)  # on the visit's first day
+    age_band: Mapped[str] = mapped_column(String(8))
+    begntime: Mapped[dt.datetime] = mapped_column(DateTime)
+    endtime: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    los_days: Mapped[int | None] = mapped_column(SmallInteger)  # inpatient length of stay
+    medfee_sumamt: Mapped[Money]
+    fulamt_ownpay_amt: Mapped[Money]
+    overlmt_selfpay: Mapped[Money]
+    preselfpay_amt: Mapped[Money]
+    inscp_scp_amt: Mapped[Money]
+    act_pay_dedc: Mapped[Money]
+    hifp_pay: Mapped[Money]
+    psn_part_amt: Mapped[Money]
+    acct_pay: Mapped[Money]
+    psn_cash_pay: Mapped[Money]
+    drug_amt: Mapped[Money]  # the settled lines' amounts by catalog item kind
+    material_amt: Mapped[Money]
+    service_amt: Mapped[Money]

@@ -1,0 +1,72 @@
+"""Writes of analytic facts (schema/facts.py) inside the settlement's own transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Row, insert, select
+from sqlalchemy.orm import Session
+
+from medhtap.schema.base import table
+from medhtap.schema.facts import SettlementFact
+from medhtap.schema.reference import CatalogItem, Diagnosis
+from medhtap.services.settlement import facts
+from medhtap.services.settlement.rules import AMOUNTS
+
+log = logging.getLogger(__name__)
+
+FACT = table(SettlementFact)
+ITEM = table(CatalogItem)
+DIAG = table(Diagnosis)
+
+
+SETTLEMENT_FIELDS = ("setl_id", "setl_time", "fixmedins_code", "hosp_lv", "insutype", "med_type")
+
+
+def record_settlement(
+    session: Session, setl: Any, visit: Row[Any], person: Row[Any], lines: Iterable[Any]
+) -> dict[str, Any]:
+    """Insert the +1 fact of a settlement. `setl` has the settlement's fields as attributes
+    (the service's answer), `lines` are its splits (item_code, amount)."""
+    lines = list(lines)
+    values = {k: getattr(setl, k) for k in (*SETTLEMENT_FIELDS, *AMOUNTS)}
+    diag = session.execute(
+        select(DIAG.c.block, DIAG.c.chapter).where(DIAG.c.diag_code == visit.main_diag_code)
+    ).one()
+    codes = {ln.item_code for ln in lines}
+    kinds: dict[str, str] = {
+        r.item_code: r.item_kind
+        for r in session.execute(
+            select(ITEM.c.item_code, ITEM.c.item_kind).where(ITEM.c.item_code.in_(codes))
+        )
+    }
+    row = facts.settlement_fact(
+        values,
+        visit._mapping,
+        person._mapping,
+        facts.Diag(diag.block, diag.chapter),
+        ((kinds[ln.item_code], ln.amount) for ln in lines),
+    )
+    session.execute(insert(FACT).values(row))
+    return row
+
+
+def record_cancel(session: Session, orig: Row[Any], rev_setl_id: str, when: dt.datetime) -> None:
+    """Insert the -1 fact of a cancelled settlement (`orig`, its row): its +1 fact negated.
+
+    A settlement written before facts existed has none; it gets no -1 either, so every
+    report stays consistent."""
+    fact = session.execute(
+        select(FACT).where(
+            FACT.c.setl_id == orig.setl_id,
+            FACT.c.setl_time == orig.setl_time,  # its partition: one point read
+            FACT.c.sign == 1,
+        )
+    ).first()
+    if fact is None:
+        log.warning("settlement %s has no fact to reverse", orig.setl_id)
+        return
+    session.execute(insert(FACT).values(facts.reversal_fact(fact._mapping, rev_setl_id, when)))
