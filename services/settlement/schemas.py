@@ -41,12 +41,38 @@ def _sane_year(value: dt.datetime) -> dt.datetime:
     return value
 
 
-# The year is checked as written (before any offset is applied), as the pattern documents.
+# A time of the years 2000-2099 as the HIS writes it: "T" or " " between date and time,
+# seconds optional, an optional offset (converted to local time). The pattern is the
+# contract (checked as written, before any offset is applied), so the document says exactly
+# which strings pass; [0-9], not \d, which matches other scripts' digits in Python.
+_DATE = (
+    r"(?:20[0-9]{2}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
+    r"|(?:0[13578]|1[02])-31)|20(?:0[048]|[2468][048]|[13579][26])-02-29)"
+)
+TIME_PATTERN = (
+    rf"^{_DATE}[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{{1,6}})?)?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?$"
+)
+_TIME = re.compile(TIME_PATTERN)
+
+
+def _time_as_written(value: object) -> object:
+    if isinstance(value, str) and not _TIME.match(value):
+        raise ValueError("expected a time of 2000-2099 like '2026-03-01T09:30:00'")
+    if isinstance(value, int | float):  # no epoch numbers: the document says string
+        raise ValueError("send the time as a string like '2026-03-01T09:30:00'")
+    return value
+
+
 Timestamp = Annotated[
     dt.datetime,
+    BeforeValidator(_time_as_written),
     AfterValidator(_sane_year),
     AfterValidator(_naive),
-    WithJsonSchema({"type": "string", "format": "date-time", "pattern": r"^20\d\d-"}),
+    WithJsonSchema(
+        {"type": "string", "pattern": TIME_PATTERN, "example": "2026-03-01T09:30:00"},
+        mode="validation",
+    ),
 ]
 
 # The schema stores local wall-clock DATETIME: answers carry no offset, so not RFC 3339.
@@ -55,7 +81,7 @@ LocalTimeOut = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?$",
+            "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?$",
             "description": "the platform's local wall-clock time, without offset",
             "example": "2026-03-01T09:30:00",
         },
@@ -63,14 +89,16 @@ LocalTimeOut = Annotated[
     ),
 ]
 
-_MONEY_SCHEMA = WithJsonSchema({"type": "string", "pattern": r"^-?\d+\.\d{2}$", "example": "12.30"})
+_MONEY_SCHEMA = WithJsonSchema(
+    {"type": "string", "pattern": r"^-?[0-9]+\.[0-9]{2}$", "example": "12.30"}
+)
 MoneyOut = Annotated[
     Decimal, PlainSerializer(lambda d: str(money(d)), return_type=str), _MONEY_SCHEMA
 ]
 RatioOut = Annotated[
     Decimal,
     PlainSerializer(lambda d: str(d.quantize(RATIO_Q)), return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^-?\d+\.\d{4}$", "example": "0.8000"}),
+    WithJsonSchema({"type": "string", "pattern": r"^-?[0-9]+\.[0-9]{4}$", "example": "0.8000"}),
 ]
 QtyOut = RatioOut  # DECIMAL(16,4) columns: quantity and unit price
 
@@ -104,7 +132,7 @@ Quantity = Annotated[
     Decimal,
     Field(gt=0, le=Decimal("10000"), decimal_places=4),
     *_decimal_in(  # > 0: "1".."9999.9999", or "0." and a non-zero fraction of 1-4 digits
-        r"^(?:[1-9]\d{0,3}(?:\.\d{1,4})?|0\.(?:[1-9]\d{0,3}|0[1-9]\d{0,2}|00[1-9]\d?|000[1-9]))$",
+        r"^(?:[1-9][0-9]{0,3}(?:\.[0-9]{1,4})?|0\.(?:[1-9][0-9]{0,3}|0[1-9][0-9]{0,2}|00[1-9][0-9]?|000[1-9]))$",
         1,
         10_000,
         "2.5",
@@ -113,17 +141,17 @@ Quantity = Annotated[
 UnitPrice = Annotated[
     Decimal,
     Field(ge=0, le=Decimal("1000000"), decimal_places=4),
-    *_decimal_in(r"^\d{1,6}(?:\.\d{1,4})?$", 0, 1_000_000, "35.50"),
+    *_decimal_in(r"^[0-9]{1,6}(?:\.[0-9]{1,4})?$", 0, 1_000_000, "35.50"),
 ]
 Balance = Annotated[
     Decimal,
     Field(ge=0, le=Decimal("100000000"), decimal_places=2),
-    *_decimal_in(r"^\d{1,8}(?:\.\d{1,2})?$", 0, 100_000_000, "500.00"),
+    *_decimal_in(r"^[0-9]{1,8}(?:\.[0-9]{1,2})?$", 0, 100_000_000, "500.00"),
 ]
 SignedMoney = Annotated[
     Decimal,
     Field(ge=Decimal("-1e12"), le=Decimal("1e12"), decimal_places=2),
-    *_decimal_in(r"^-?\d{1,12}(?:\.\d{1,2})?$", -(10**12), 10**12, "-12.30"),
+    *_decimal_in(r"^-?[0-9]{1,12}(?:\.[0-9]{1,2})?$", -(10**12), 10**12, "-12.30"),
 ]
 
 Code = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
@@ -142,12 +170,12 @@ class _In(BaseModel):
 
 class PersonIn(_In):
     psn_no: Code | None = Field(None, description="generated when omitted")
-    certno: str = Field(pattern=r"^\d{17}[\dX]$", description="18-character id-card number")
+    certno: str = Field(pattern=r"^[0-9]{17}[0-9X]$", description="18-character id-card number")
     psn_name: str = Field(min_length=1, max_length=64, pattern=TEXT)
     gend: Literal["1", "2", "9"]
     brdy: dt.date
     insutype: Literal["310", "390"]
-    admdvs: str = Field(pattern=r"^\d{6}$")
+    admdvs: str = Field(pattern=r"^[0-9]{6}$")
     acct_balc: Balance = Decimal("0.00")
 
 
