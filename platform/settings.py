@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     analyst_queue_wait_s: float = 10.0
     analyst_pool_timeout_s: float = 5.0  # waiting for a read connection; then 503
     retry_after_s: int = 2  # the Retry-After of 429/503 answers
+    # The risk watcher (API process): the rules over what settled since its watermark,
+    # every this many seconds (analytics/watch.py). 0 turns it off.
+    risk_watch_s: float = 2.0
     # The analyst watchdog (API process, root engine): direct analyst sessions over the
     # time/memory limits are interrupted, lock holders and split tables raise an alarm.
     # 0 turns it off.
@@ -57,6 +60,10 @@ class Settings(BaseSettings):
     # Money path: how long a settlement waits for a row lock held by someone else (TiDB
     # default 50 s) before the attempt fails and is retried, then answered 503.
     lock_wait_timeout_s: int = 3
+    # Direct analyst sessions that sit idle inside a transaction are closed by the server
+    # after this long (set at login by init_connect, migration 0010): releases forgotten
+    # FOR UPDATE locks through the server's own clean close, never through KILL.
+    analyst_idle_txn_timeout_s: int = 30
 
     # API keys: "key:role[:institution]" comma separated. Roles: admin, his, analyst, manager.
     api_keys: str = (

@@ -102,6 +102,29 @@ class TestDirectSessionsCannotLiftLimits:
             conn.close()
 
 
+class TestLoginDefaults:
+    def test_a_direct_analyst_login_starts_with_the_service_limits(
+        self, settings: Settings, engine: Engine
+    ) -> None:
+        conn = _direct(settings)
+        try:
+            cur = conn.cursor()
+            cur.execute(
+                "SELECT @@tidb_idle_transaction_timeout, @@max_execution_time, "
+                "@@tidb_mem_quota_query"
+            )
+            idle, max_ms, mem = cur.fetchone()
+        finally:
+            conn.close()
+        assert (int(idle), int(max_ms), int(mem)) == (
+            settings.analyst_idle_txn_timeout_s,
+            settings.analyst_max_execution_ms,
+            settings.analyst_mem_quota_bytes,
+        )
+        with engine.connect() as root:  # other accounts keep the global values
+            assert root.execute(text("SELECT @@max_execution_time")).scalar() == 0
+
+
 class TestAnalystLocksCannotBlockSettlement:
     @pytest.fixture
     def app(self, settings: Settings) -> Iterator[TestClient]:
@@ -199,6 +222,32 @@ class _Caps:  # the fields of platform.capabilities.Capabilities the watchdog to
 @dataclass
 class _Runtime:
     capabilities: _Caps
+
+
+class TestIdleLockHolderIsClosedByTheServer:
+    def test_a_forgotten_for_update_is_released_and_the_settlement_succeeds(
+        self, settings: Settings
+    ) -> None:
+        from medhtap.services.api import create_app
+
+        s = settings.model_copy(update={"lock_wait_timeout_s": 20})
+        with TestClient(create_app(s), raise_server_exceptions=False) as app:
+            psn, mdtrt = TestAnalystLocksCannotBlockSettlement()._open_visit(app)
+            analyst = _direct(settings)
+            cur = analyst.cursor()
+            # as if the configured idle timeout were 2 s (the default is 30 s)
+            cur.execute("SET tidb_idle_transaction_timeout = 2")
+            cur.execute("BEGIN")
+            cur.execute("SELECT psn_no FROM v_person WHERE psn_no = %s FOR UPDATE", (psn,))
+            r = app.post(
+                f"/v1/visits/{mdtrt}/settlement",
+                headers={**HIS, "Idempotency-Key": uuid.uuid4().hex},
+                json={"use_account": False},
+            )
+            assert r.status_code == 200, r.text  # the server closed the idle holder
+            with pytest.raises(pymysql.err.OperationalError):
+                cur.execute("SELECT 1")
+            analyst.close()
 
 
 class TestSplitTable:
