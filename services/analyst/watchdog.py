@@ -14,8 +14,10 @@ looks at the account's sessions every `watchdog_interval_s`:
   UPDATE`, TiDB #60468) raises an alarm (log + `medhtap_analyst_lock_holders`). It is NOT
   killed: at our pin, `KILL` of a session that is idle in a transaction with locks panics
   tidb-server (memory tracker, signal checked while the killed session rolls back) and the
-  whole server goes down. Settlement is protected by the money path's lock-wait timeout
-  instead (a 503 with Retry-After after `lock_wait_timeout_s`, never a 50 s hang).
+  whole server goes down. Instead the server closes such a session itself once it sits idle
+  in its transaction for `analyst_idle_txn_timeout_s` (set at login by migration 0010's
+  init_connect; the ordinary close path, which is safe), and settlement meanwhile gets a 503
+  with Retry-After after `lock_wait_timeout_s` (x attempts), never a 50 s hang.
 - the tables of our database are checked for extra regions every
   `watchdog_region_check_s`: `SPLIT TABLE` has no privilege check at our pin (TiDB #62427),
   and on the local store one region is what keeps acknowledged transactions whole on a
@@ -111,6 +113,8 @@ class AnalystWatchdog:
         self._thread: threading.Thread | None = None
         self._since_regions = float("inf")  # check regions on the first sweep
         self.last: Sweep | None = None
+        self._alarmed: set[int] = set()
+        self._split_alarmed: dict[str, int] = {}
 
     def sweep(self, *, regions: bool = False) -> Sweep:
         out = Sweep()
@@ -147,16 +151,20 @@ class AnalystWatchdog:
 
     def _report(self, out: Sweep) -> None:
         LOCK_HOLDERS.set(len(out.lock_holders))
-        if out.lock_holders:
+        new_holders = sorted(set(out.lock_holders) - self._alarmed)
+        self._alarmed = set(out.lock_holders)  # alarm once per holder, not every sweep
+        if new_holders:
             log.error(
                 "watchdog: analyst session(s) %s hold row locks (SELECT ... FOR UPDATE through "
-                "a view, TiDB #60468); settlements on those rows answer 503 until they end",
-                out.lock_holders,
+                "a view, TiDB #60468); settlements on those rows answer 503 until the server "
+                "closes the idle transaction",
+                new_holders,
             )
         if out.split_tables is None:
             return
         SPLIT_TABLES.set(len(out.split_tables))
-        if out.split_tables:
+        if out.split_tables and out.split_tables != self._split_alarmed:
+            self._split_alarmed = dict(out.split_tables)
             log.error(
                 "watchdog: table(s) %s were split into extra regions (SPLIT TABLE, TiDB "
                 "#62427); on the local store acknowledged transactions are no longer "
