@@ -134,7 +134,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise _NotReady(body)
         return body
 
-    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse, responses=responses())
+    # Not response_class=PlainTextResponse: that would document the JSON errors as text/plain.
+    prometheus = {
+        "description": "Prometheus text format",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+
+    @app.get("/metrics", tags=["ops"], responses=responses() | {200: prometheus})
     def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
