@@ -108,9 +108,23 @@ def is_region_error(exc: BaseException) -> bool:
     return any(m in text for m in REGION_ERROR_MARKERS)
 
 
+def is_untranslated_lock_wait_timeout(exc: BaseException) -> bool:
+    """A lock wait timeout TiDB reports as 1105 "lock wait timeout" instead of 1205: when a
+    lock wait ends in a write conflict after the timeout, the isolation provider returns
+    client-go's raw ErrLockWaitTimeout (pkg/sessiontxn/isolation/readcommitted.go and
+    repeatable_read.go, handleAfterPessimisticLockError). Nothing was written."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    return error_code(exc) == 1105 and orig.args[1:2] == ("lock wait timeout",)
+
+
 def is_retryable(exc: BaseException) -> bool:
     code = error_code(exc)
-    return code in RETRYABLE_CODES or code in CONNECTION_CODES or is_region_error(exc)
+    return (
+        code in RETRYABLE_CODES
+        or code in CONNECTION_CODES
+        or is_region_error(exc)
+        or is_untranslated_lock_wait_timeout(exc)
+    )
 
 
 def run_in_transaction(

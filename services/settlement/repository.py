@@ -305,8 +305,10 @@ def claim_idempotency(session: Session, idem_key: str, request_hash: str) -> Row
     except IntegrityError as exc:
         if error_code(exc) != DUPLICATE_KEY:
             raise
-    # Only this statement failed; TiDB keeps the pessimistic transaction open.
-    record = get_idempotency(session, idem_key, lock=False)
+    # Only this statement failed; TiDB keeps the pessimistic transaction open. A locking
+    # read: it reads the latest commit at any isolation level (a plain one at REPEATABLE
+    # READ would read the snapshot from before the commit we waited for).
+    record = get_idempotency(session, idem_key, lock=True)
     assert record is not None, "duplicate idempotency key but no committed record"
     return record
 
