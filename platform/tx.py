@@ -114,7 +114,7 @@ def is_untranslated_lock_wait_timeout(exc: BaseException) -> bool:
     client-go's raw ErrLockWaitTimeout (pkg/sessiontxn/isolation/readcommitted.go and
     repeatable_read.go, handleAfterPessimisticLockError). Nothing was written."""
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
-    return error_code(exc) == 1105 and orig.args[1:2] == ("lock wait timeout",)
+    return error_code(exc) == 1105 and orig is not None and orig.args[1:2] == ("lock wait timeout",)
 
 
 def is_retryable(exc: BaseException) -> bool:

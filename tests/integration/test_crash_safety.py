@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -99,10 +100,7 @@ def _worker(engine: Engine, persons: list[str], acked: Acked, stop: threading.Ev
             begntime=dt.datetime.now(),
             main_diag_code="E11.9",
         )
-        visit = _until_done(
-            lambda b=body: service.create_visit(engine, HIS, b),
-            gave_up,  # type: ignore[misc]
-        ).mdtrt_id
+        visit = _until_done(partial(service.create_visit, engine, HIS, body), gave_up).mdtrt_id
         count = 1 + n % 4
         now = dt.datetime.now().replace(microsecond=0)
         batch = FeeBatchIn.model_validate(
@@ -127,12 +125,8 @@ def _worker(engine: Engine, persons: list[str], acked: Acked, stop: threading.Ev
         _until_done(upload, gave_up)
         key = uuid.uuid4().hex
         try:
-            out = _until_done(
-                lambda v=visit, k=key: service.settle(
-                    engine, HIS, v, k, SettleIn(use_account=True)
-                ),
-                gave_up,
-            )
+            settle = partial(service.settle, engine, HIS, visit, key, SettleIn(use_account=True))
+            out = _until_done(settle, gave_up)
         except MedHTAPError as exc:
             with acked.lock:
                 acked.anomalies.append(f"settle {visit} key {key}: {exc.code} {exc.message}")
@@ -143,9 +137,7 @@ def _worker(engine: Engine, persons: list[str], acked: Acked, stop: threading.Ev
         if n % 4 == 0:
             ckey = uuid.uuid4().hex
             try:
-                rev = _until_done(
-                    lambda s=out.setl_id, k=ckey: service.cancel(engine, HIS, s, k), gave_up
-                )
+                rev = _until_done(partial(service.cancel, engine, HIS, out.setl_id, ckey), gave_up)
             except MedHTAPError as exc:
                 with acked.lock:
                     acked.anomalies.append(f"cancel {out.setl_id}: {exc.code} {exc.message}")
