@@ -1,6 +1,13 @@
 """Settlement throughput and latency: the service over HTTP vs the same SQL over raw pymysql.
 
     .venv/bin/python bench/settlement_bench.py --clients 1,8,32 --seconds 8 [--write]
+    .venv/bin/python bench/settlement_bench.py --layouts one-region,split --paths raw,service
+
+--layouts starts its own tidb-servers (platform/localdb.py, free ports, temp data dirs), one
+per local-store layout: `one-region` is the launcher's crash-safe configuration (one region,
+async commit off, 1PC on), `split` the old one (a region per table, TiDB's defaults on
+unistore). Each cell alternates layouts and paths in rounds; the table adds the ratio
+one-region / split.
 
 Three paths settle pre-built visits (4 fee lines each, one insured person per visit drawn
 from a pool of 2,000, so people rarely collide) in a separate database, medhtap_bench_settlement:
@@ -22,9 +29,11 @@ import json
 import os
 import platform as stdlib_platform
 import random
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -36,7 +45,7 @@ from typing import Any
 
 import pymysql
 
-from medhtap.platform import migrate
+from medhtap.platform import localdb, migrate
 from medhtap.platform.db import write_engine
 from medhtap.platform.settings import get_settings
 from medhtap.schema.seed import seed_reference
@@ -155,10 +164,16 @@ def raw_settle(conn: pymysql.connections.Connection, mdtrt_id: str, key: str) ->
     """The statements the service issues for one settlement, in its order and with its locks."""
     cur = conn.cursor()
     scoped = f"2207:his:{key}"
+    cur.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")  # as platform/tx.py does
     conn.begin()
     try:
-        cur.execute("SELECT * FROM idempotency_record WHERE idem_key=%s FOR UPDATE", (scoped,))
-        assert cur.fetchone() is None
+        # the key is claimed by an INSERT, finished by the UPDATE at the end (the service's
+        # claim_idempotency / finish_idempotency)
+        cur.execute(
+            "INSERT INTO idempotency_record (idem_key, request_hash, status_code, response) "
+            "VALUES (%s,%s,0,'{}')",
+            (scoped, "0" * 64),
+        )
         cur.execute("SELECT * FROM visit WHERE mdtrt_id=%s FOR UPDATE", (mdtrt_id,))
         v = one(cur)
         psn_no, begntime = v[1], v[5]
@@ -282,9 +297,8 @@ def raw_settle(conn: pymysql.connections.Connection, mdtrt_id: str, key: str) ->
             (setl_id, json.dumps({"mdtrt_id": mdtrt_id, "idempotency_key": key})),
         )
         cur.execute(
-            "INSERT INTO idempotency_record (idem_key, request_hash, status_code, "
-            "response) VALUES (%s,%s,200,%s)",
-            (scoped, "0" * 64, json.dumps({"setl_id": setl_id})),
+            "UPDATE idempotency_record SET status_code=200, response=%s WHERE idem_key=%s",
+            (json.dumps({"setl_id": setl_id}), scoped),
         )
         conn.commit()
     except BaseException:
@@ -421,7 +435,12 @@ def start_server(s: Any, workers: int) -> tuple[subprocess.Popen[bytes], int]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {**os.environ, "MEDHTAP_DATABASE": DB, "MEDHTAP_ANALYST_USER": s.analyst_user}
+    env = {
+        **os.environ,
+        "MEDHTAP_DATABASE": DB,
+        "MEDHTAP_ANALYST_USER": s.analyst_user,
+        "MEDHTAP_PORT": str(s.port),
+    }
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -455,10 +474,33 @@ def start_server(s: Any, workers: int) -> tuple[subprocess.Popen[bytes], int]:
     raise SystemExit("uvicorn did not start")
 
 
-def machine() -> dict[str, str]:
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_layout(layout: str, root: Path) -> Any:
+    """An own tidb-server in `layout` (one-region: crash-safe; split: the old layout)."""
+    s = settings().model_copy(
+        update={
+            "port": free_port(),
+            "status_port": free_port(),
+            "data_dir": root / layout / "tidb",
+            "dsn": "",
+        }
+    )
+    localdb.up(
+        s,
+        say=lambda m: print(f"  [{layout}] {m}", file=sys.stderr),
+        crash_safe=(layout == "one-region"),
+    )
+    return s
+
+
+def machine(s: Any) -> dict[str, str]:
     meminfo = Path("/proc/meminfo").read_text().splitlines()
     mem = next((ln.split()[1] for ln in meminfo if ln.startswith("MemTotal")), "0")
-    s = settings()
     conn = connect(s)
     with conn.cursor() as cur:
         cur.execute("SELECT VERSION()")
@@ -487,52 +529,103 @@ def main() -> None:
         default=0,
         help="visits prepared per run (default: enough for 600 tps)",
     )
+    ap.add_argument(
+        "--layouts",
+        default="",
+        help="one-region,split: own tidb-servers per local-store layout (see the module doc)",
+    )
     ap.add_argument("--write", action="store_true", help="write bench/SETTLEMENT.md")
     args = ap.parse_args()
     levels = [int(c) for c in args.clients.split(",")]
     paths = args.paths.split(",")
-    s = settings()
-    print(f"preparing database {DB} ...", file=sys.stderr)
-    persons = prepare(s)
-    info = machine()
-    engine = write_engine(s)
-    server = None
-    port = 0
-    if "http" in paths:
-        server = start_server(s, args.workers)
-        port = server[1]
+    layouts = [x for x in args.layouts.split(",") if x]
+    tmp = Path(tempfile.mkdtemp(prefix="medhtap-bench-"))
+    targets: dict[str, Any] = {}
+    servers: list[tuple[str, subprocess.Popen[bytes], int]] = []
+    engines: dict[str, Any] = {}
     results: dict[tuple[str, int], RunResult] = {}
     try:
+        for layout in layouts or [""]:
+            targets[layout] = start_layout(layout, tmp) if layout else settings()
+        people: dict[str, list[str]] = {}
+        for layout, s in targets.items():
+            print(f"preparing database {DB} {layout} ...", file=sys.stderr)
+            people[layout] = prepare(s)
+            engines[layout] = write_engine(s)
+            if "http" in paths:
+                proc, port = start_server(s, args.workers)
+                servers.append((layout, proc, port))
+        info = machine(next(iter(targets.values())))
+        ports = {layout: port for layout, _, port in servers}
+        labels = [f"{lay}/{p}" if lay else p for lay in targets for p in paths]
         for n in levels:
-            # Each cell is split into rounds that alternate the paths, so a load change on
-            # the shared server hits every path alike instead of biasing one of them.
+            # Each cell is split into rounds that alternate the paths (and layouts), so a load
+            # change on the shared host hits every path alike instead of biasing one of them.
             for rnd in range(args.rounds):
-                for path in paths:
-                    need = args.visits or int(args.seconds / args.rounds * min(400, 60 * n)) + 100
-                    visits = make_visits(s, persons, need)
-                    worker = {
-                        "raw": lambda: raw_worker(s),
-                        "service": lambda: service_worker(engine),
-                        "http": lambda: http_worker(port),
-                    }[path]()
-                    res = drive(path, n, args.seconds / args.rounds, visits, worker)
-                    results[(path, n)] = results[(path, n)].merge(res) if rnd else res
-            for path in paths:
-                res = results[(path, n)]
+                for layout, s in targets.items():
+                    for path in paths:
+                        need = args.visits or int(args.seconds / args.rounds * min(400, 60 * n))
+                        visits = make_visits(s, people[layout], need + 100)
+                        worker = {
+                            "raw": lambda s=s: raw_worker(s),
+                            "service": lambda lay=layout: service_worker(engines[lay]),
+                            "http": lambda lay=layout: http_worker(ports[lay]),
+                        }[path]()
+                        label = f"{layout}/{path}" if layout else path
+                        res = drive(label, n, args.seconds / args.rounds, visits, worker)
+                        results[(label, n)] = results[(label, n)].merge(res) if rnd else res
+            for label in labels:
+                res = results[(label, n)]
                 print(
-                    f"  {path:8s} x{n:<3d} {res.tps:7.1f}/s p50 {res.pct(0.5):6.1f} ms "
+                    f"  {label:18s} x{n:<3d} {res.tps:7.1f}/s p50 {res.pct(0.5):6.1f} ms "
                     f"p99 {res.pct(0.99):6.1f} ms errors {res.errors}",
                     file=sys.stderr,
                 )
     finally:
-        if server:
-            server[0].terminate()
-            server[0].wait(timeout=20)
-        engine.dispose()
-    table = render(results, levels, paths, info, args)
+        for _, proc, _ in servers:
+            proc.terminate()
+            proc.wait(timeout=20)
+        for engine in engines.values():
+            engine.dispose()
+        for layout, s in targets.items():
+            if layout:
+                localdb.down(s, say=lambda _m: None)
+        shutil.rmtree(tmp, ignore_errors=True)
+    table = render(results, levels, labels, info, args)
+    if layouts:
+        table += "\n\n" + render_layouts(results, levels, layouts, paths)
     print(table)
     if args.write:
         write_md(table)
+
+
+def render_layouts(
+    results: dict[tuple[str, int], RunResult],
+    levels: list[int],
+    layouts: list[str],
+    paths: list[str],
+) -> str:
+    base, *others = layouts
+    out = [
+        "| clients | path | "
+        + " | ".join(f"{lay} /s" for lay in layouts)
+        + " | "
+        + " | ".join(f"{o} / {base}" for o in others)
+        + " |",
+        "|---|---|" + "---|" * (len(layouts) + len(others)),
+    ]
+    for n in levels:
+        for path in paths:
+            tps = [results[(f"{lay}/{path}", n)].tps for lay in layouts]
+            ratios = [f"{t / tps[0]:.2f}" if tps[0] else "-" for t in tps[1:]]
+            out.append(
+                f"| {n} | {path} | "
+                + " | ".join(f"{t:.0f}" for t in tps)
+                + " | "
+                + " | ".join(ratios)
+                + " |"
+            )
+    return "\n".join(out)
 
 
 def render(
@@ -545,7 +638,8 @@ def render(
     out = [
         f"- date: {info['date']}",
         f"- machine: {info['machine']}",
-        f"- TiDB: {info['tidb']} (unistore, same host)",
+        f"- TiDB: {info['tidb']} (unistore, same host; "
+        f"layouts: {args.layouts or 'the running server'})",
         f"- load average before / after: {info['load']} / {os.getloadavg()[0]:.2f} "
         "(the TiDB server is shared with other work on this host)",
         f"- run: {args.seconds:g} s per cell in {args.rounds} alternating rounds, "
@@ -556,9 +650,9 @@ def render(
         "|---|---|---|---|---|---|---|",
     ]
     for n in levels:
-        raw = results.get(("raw", n))
         for path in paths:
             r = results[(path, n)]
+            raw = results.get((path.rsplit("/", 1)[0] + "/raw" if "/" in path else "raw", n))
             ratio = f"{r.tps / raw.tps:.0%}" if raw and raw.tps else "-"
             out.append(
                 f"| {n} | {path} | {r.tps:.0f} | {r.pct(0.5):.1f} | {r.pct(0.99):.1f} "
