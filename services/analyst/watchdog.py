@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,15 +115,24 @@ class AnalystWatchdog:
         self._since_regions = float("inf")  # check regions on the first sweep
         self.last: Sweep | None = None
         self._alarmed: set[int] = set()
+        self._killed: dict[int, float] = {}
         self._split_alarmed: dict[str, int] = {}
 
     def sweep(self, *, regions: bool = False) -> Sweep:
         out = Sweep()
+        now = time.time()
+        killed: dict[int, float] = {}  # session -> start of the statement interrupted
         with self.engine.connect() as conn:
             for sid, command, secs, mem, locked in conn.execute(
                 text(SESSIONS_SQL), {"user": self.user}
             ):
                 running = str(command).lower() == "query"
+                started = now - float(secs or 0)
+                if running and abs(self._killed.get(int(sid), -1e9) - started) <= 2:
+                    # interrupted already; a statement that ignores it (TiDB can hang in
+                    # HashAggExec.Close after a cancel) is not killed again every sweep
+                    killed[int(sid)] = self._killed[int(sid)]
+                    continue
                 reason = None
                 if running and float(secs or 0) > self.max_s:
                     reason = "time"
@@ -130,24 +140,26 @@ class AnalystWatchdog:
                     reason = "memory"
                 if int(locked or 0) > 0:
                     out.lock_holders.append(int(sid))
-                elif reason:
-                    # only statements of sessions holding no locks: see the module docstring
-                    self._kill_query(conn, int(sid), reason, out)
+                # only statements of sessions holding no locks: see the module docstring
+                elif reason and self._kill_query(conn, int(sid), reason, out):
+                    killed[int(sid)] = started
             if regions:
                 out.split_tables = split_tables(conn, self.database)
+        self._killed = killed
         self._report(out)
         self.last = out
         return out
 
-    def _kill_query(self, conn: Connection, sid: int, reason: str, out: Sweep) -> None:
+    def _kill_query(self, conn: Connection, sid: int, reason: str, out: Sweep) -> bool:
         try:
             conn.execute(text(f"KILL TIDB QUERY {int(sid)}"))
         except DBAPIError as exc:  # it ended meanwhile
             log.info("watchdog: session %d already gone (%s)", sid, exc.orig)
-            return
+            return False
         KILLS.labels(reason).inc()
         out.killed.append((sid, reason))
         log.warning("watchdog: interrupted analyst session %d: over the %s limit", sid, reason)
+        return True
 
     def _report(self, out: Sweep) -> None:
         LOCK_HOLDERS.set(len(out.lock_holders))
