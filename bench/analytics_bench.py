@@ -92,9 +92,10 @@ def timed(fn: Callable[[], Any], repeat: int) -> float:
 
 def raw_sql(s: Settings, sql: str, params: dict[str, Any]) -> Callable[[], Any]:
     """The same text, bound by SQLAlchemy's compiler, sent through a plain pymysql cursor."""
+    used = {k: v for k, v in params.items() if f":{k}" in sql}  # text() refuses extras
     compiled = (
         text(sql)
-        .bindparams(**params)
+        .bindparams(**used)
         .compile(
             dialect=mysql.dialect(),
             compile_kwargs={"literal_binds": True},

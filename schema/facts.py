@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import DateTime, SmallInteger, String
+from sqlalchemy import DateTime, Index, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from medhtap.schema.base import DATETIME6, PARTITION_BY_MONTH, Base, Money
+from medhtap.schema.base import DATETIME6, PARTITION_BY_MONTH, TABLE_ARGS, Base, Money
 
 
 class SettlementFact(Base):
@@ -23,8 +23,12 @@ class SettlementFact(Base):
     # Monthly partitions of setl_time, like settlement: reports and rules always filter a
     # setl_time range, so they read only the months asked for; the clustered key starts with
     # the random setl_id, so concurrent inserts spread instead of hitting the newest range.
-    # No secondary index: every analytic plan is a range scan of the partitions.
-    __table_args__ = (PARTITION_BY_MONTH("setl_time"),)
+    # One secondary index, for the risk watcher's "recorded since the watermark" (a cancel
+    # of an old settlement lands in an old partition); report plans are partition scans.
+    __table_args__ = (
+        Index("ix_setl_fact_recorded_at", "recorded_at"),
+        PARTITION_BY_MONTH("setl_time"),
+    )
 
     setl_id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the settlement
     sign: Mapped[int] = mapped_column(SmallInteger, primary_key=True)  # +1, or -1 on cancel
@@ -62,3 +66,14 @@ class SettlementFact(Base):
     drug_amt: Mapped[Money]  # the settled lines' amounts by catalog item kind
     material_amt: Mapped[Money]
     service_amt: Mapped[Money]
+
+
+class RiskWatermark(Base):
+    """How far the risk watcher (analytics/watch.py) has read the facts."""
+
+    __tablename__ = "risk_watermark"
+    __table_args__ = (TABLE_ARGS,)
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DATETIME6)  # newest fact seen
+    run_id: Mapped[str] = mapped_column(String(40))  # the rule run that saw it

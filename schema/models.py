@@ -1,7 +1,7 @@
 """Every table of the one MedHTAP schema, importable in one line (Alembic, tests)."""
 
 from medhtap.schema.base import Base
-from medhtap.schema.facts import SettlementFact
+from medhtap.schema.facts import RiskWatermark, SettlementFact
 from medhtap.schema.ops import AuditLog, RiskAlert
 from medhtap.schema.person import AccountLedger, InsuredPerson, PersonYearAccumulator
 from medhtap.schema.reference import CatalogItem, Diagnosis, Institution, Policy, PolicyParam
@@ -25,6 +25,7 @@ __all__ = [
     "PolicyParam",
     "Reconciliation",
     "RiskAlert",
+    "RiskWatermark",
     "Settlement",
     "SettlementFact",
     "Visit",

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 
+from medhtap.analytics.watch import RiskWatcher
 from medhtap.platform import metrics as _metrics  # noqa: F401 - registers the families
 from medhtap.platform.capabilities import probe
 from medhtap.platform.db import make_engine, write_engine
@@ -97,9 +98,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = build_runtime(s)
         watchdog = AnalystWatchdog(app.state.runtime.write_engine, s, app.state.runtime).start()
+        rt = app.state.runtime
+        watcher = RiskWatcher(rt.read_engine, rt.write_engine, s.risk_watch_s)
+        if s.risk_watch_s > 0:
+            watcher.start()
         try:
             yield
         finally:
+            if s.risk_watch_s > 0:
+                watcher.stop()
             watchdog.stop()
             app.state.runtime.write_engine.dispose()
             app.state.runtime.read_engine.dispose()

@@ -1,9 +1,10 @@
-"""analytic facts: setl_fact (one narrow row per settlement, -1 rows for cancels)
+"""analytic facts: setl_fact (one narrow row per settlement, -1 rows for cancels), and the
+risk watcher's watermark
 
 Written by the settlement service in the settlement's own transaction (see schema/facts.py
 and services/settlement/facts.py); reports and risk rules read it through v_setl_fact.
-Monthly partitions of setl_time and no secondary index: every analytic plan on it is a
-partition-pruned range scan. On a cluster with TiFlash it gets a columnar replica, as the
+Monthly partitions of setl_time: report and rule plans are partition-pruned range scans;
+one secondary index on recorded_at serves the risk watcher (analytics/watch.py). On a cluster with TiFlash it gets a columnar replica, as the
 tables of 0008 do; on the local server that step is skipped.
 
 Revision ID: 0011
@@ -81,6 +82,16 @@ def upgrade() -> None:
         mysql_collate="utf8mb4_bin",
         mysql_partition_by="RANGE COLUMNS(setl_time) INTERVAL (1 MONTH) FIRST PARTITION LESS THAN ('2020-01-01') LAST PARTITION LESS THAN ('2028-01-01') MAXVALUE PARTITION",
     )
+    op.create_index("ix_setl_fact_recorded_at", "setl_fact", ["recorded_at"], unique=False)
+    op.create_table(
+        "risk_watermark",
+        sa.Column("name", sa.String(length=32), nullable=False),
+        sa.Column("recorded_at", mysql.DATETIME(fsp=6), nullable=False),
+        sa.Column("run_id", sa.String(length=40), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_risk_watermark")),
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",
+    )
     op.execute("CREATE OR REPLACE SQL SECURITY DEFINER VIEW v_setl_fact AS SELECT * FROM setl_fact")
     op.execute(f"GRANT SELECT ON {_view()} TO {_account()}")
     stores = tiflash_stores()
@@ -93,4 +104,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute(f"REVOKE SELECT ON {_view()} FROM {_account()}")
     op.execute("DROP VIEW IF EXISTS v_setl_fact")
+    op.drop_table("risk_watermark")
+    op.drop_index("ix_setl_fact_recorded_at", table_name="setl_fact")
     op.drop_table("setl_fact")

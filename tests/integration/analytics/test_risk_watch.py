@@ -1,0 +1,103 @@
+"""Risk control as it happens: the API's risk watcher raises an alert for a settlement that
+must fire a rule, with no manual run (analytics/watch.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from medhtap.analytics import watch
+from medhtap.platform.settings import Settings
+from medhtap.services.api import create_app
+
+ADMIN = {"X-API-Key": "dev-admin-key"}
+HIS = {"X-API-Key": "dev-his-key"}
+MANAGER = {"X-API-Key": "dev-manager-key"}
+BOUND_S = 120  # generous: the machine is shared; the watcher ticks every 0.5 s here
+
+
+@pytest.fixture
+def watched(settings: Settings) -> Iterator[TestClient]:
+    """An API process with its risk watcher on (the session's app has it off)."""
+    with TestClient(create_app(settings.model_copy(update={"risk_watch_s": 0.5}))) as c:
+        yield c
+
+
+def settle_identical_lines(client: TestClient) -> str:
+    """One outpatient visit billed the very same line twice: duplicate_charge must fire."""
+    r = client.post(
+        "/v1/persons",
+        headers=ADMIN,
+        json={
+            "certno": f"{uuid.uuid4().int % 10**17:017d}X",
+            "psn_name": "Watch Person",
+            "gend": "1",
+            "brdy": "1970-01-01",
+            "insutype": "390",
+            "admdvs": "110100",
+            "acct_balc": "0.00",
+        },
+    )
+    assert r.status_code == 201, r.text
+    psn_no = str(r.json()["psn_no"])
+    visit = client.post(
+        "/v1/visits",
+        headers=HIS,
+        json={
+            "psn_no": psn_no,
+            "fixmedins_code": "H11010000001",
+            "med_type": "outpatient",
+            "dept_name": "Internal medicine",
+            "begntime": dt.datetime.now().replace(microsecond=0).isoformat(),
+            "main_diag_code": "E11.9",
+        },
+    ).json()["mdtrt_id"]
+    when = dt.datetime.now().replace(microsecond=0).isoformat()
+    line = {"item_code": "XA10BAA003", "cnt": "1", "pric": "30.00", "fee_ocur_time": when}
+    body = {"lines": [line | {"feedetl_sn": "W1"}, line | {"feedetl_sn": "W2"}]}
+    assert client.post(f"/v1/visits/{visit}/fees", headers=HIS, json=body).status_code == 201
+    r = client.post(
+        f"/v1/visits/{visit}/settlement",
+        headers={**HIS, "Idempotency-Key": uuid.uuid4().hex},
+        json={"use_account": False},
+    )
+    assert r.status_code == 200, r.text
+    return psn_no
+
+
+def test_an_alert_appears_for_a_settlement_without_a_manual_run(watched: TestClient) -> None:
+    psn_no = settle_identical_lines(watched)
+    deadline = time.monotonic() + BOUND_S
+    alerts: list[dict] = []
+    while time.monotonic() < deadline and not alerts:
+        r = watched.get(f"/v1/risk/alerts?rule=duplicate_charge&psn_no={psn_no}", headers=MANAGER)
+        assert r.status_code == 200, r.text
+        alerts = r.json()["alerts"]
+        time.sleep(0.5)
+    assert [a["dedupe_key"].split(":")[0] for a in alerts] == ["line"]
+    assert alerts[0]["psn_no"] == psn_no and alerts[0]["alert_status"] == "open"
+
+
+def test_a_pass_moves_the_watermark_and_a_second_one_adds_no_duplicate(
+    client: TestClient, read_engine: Engine, engine: Engine
+) -> None:
+    psn_no = settle_identical_lines(client)
+    first = watch.watch_once(read_engine, engine, name=f"test-{uuid.uuid4().hex[:8]}")
+    assert first is not None
+    again = watch.watch_once(read_engine, engine, name="test-again")
+    assert again is not None and sum(r.new for r in again.rules) == 0
+    with engine.connect() as conn:
+        n = conn.execute(
+            text("SELECT COUNT(*) FROM risk_alert WHERE psn_no = :p"), {"p": psn_no}
+        ).scalar_one()
+        mark = conn.execute(
+            text("SELECT recorded_at FROM risk_watermark WHERE name = 'test-again'")
+        ).scalar_one()
+    assert n == 1  # deduplicated: the second pass refreshed the same alert
+    assert mark >= dt.datetime.now() - dt.timedelta(minutes=10)
