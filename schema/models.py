@@ -6,6 +6,14 @@ from medhtap.schema.ops import AuditLog, RiskAlert
 from medhtap.schema.person import AccountLedger, InsuredPerson, PersonYearAccumulator
 from medhtap.schema.reference import CatalogItem, Diagnosis, Institution, Policy, PolicyParam
 from medhtap.schema.settlement import IdempotencyRecord, Reconciliation, Settlement
+from medhtap.schema.sync import (
+    DataQualityEvent,
+    SyncDeadLetter,
+    SyncItemMap,
+    SyncPatient,
+    SyncPosition,
+    SyncSource,
+)
 from medhtap.schema.visit import FeeDetail, Visit
 
 metadata = Base.metadata
@@ -15,6 +23,7 @@ __all__ = [
     "AuditLog",
     "Base",
     "CatalogItem",
+    "DataQualityEvent",
     "Diagnosis",
     "FeeDetail",
     "IdempotencyRecord",
@@ -28,6 +37,11 @@ __all__ = [
     "RiskWatermark",
     "Settlement",
     "SettlementFact",
+    "SyncDeadLetter",
+    "SyncItemMap",
+    "SyncPatient",
+    "SyncPosition",
+    "SyncSource",
     "Visit",
     "metadata",
 ]

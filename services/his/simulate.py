@@ -155,8 +155,9 @@ def _step(conn: pymysql.Connection, rng: random.Random, st: State, psn_nos: Sequ
         if roll < 0.86 and st.charges:
             charge = rng.choice(st.charges)
             cur.execute(
+                # MariaDB assigns left to right: `quantity` below is already the new one.
                 "UPDATE charge_item SET quantity = quantity + 1, amount = "
-                "ROUND((quantity + 1) * unit_price, 2) WHERE charge_id = %s",
+                "ROUND(quantity * unit_price, 2) WHERE charge_id = %s",
                 (charge,),
             )
             st.rows += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,5 +29,13 @@ def start_his(base: Path, name: str) -> hisdb.HisSettings:
 @pytest.fixture(scope="module")
 def his(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hisdb.HisSettings]:
     h = start_his(tmp_path_factory.mktemp("his"), "hisa")
+    yield h
+    hisdb.down(h, say=print)
+
+
+@pytest.fixture()
+def fresh_his(tmp_path: Path) -> Iterator[hisdb.HisSettings]:
+    """A HIS of its own for one test (a sync test owns its source's whole history)."""
+    h = start_his(tmp_path, f"s{uuid.uuid4().hex[:6]}")
     yield h
     hisdb.down(h, say=print)

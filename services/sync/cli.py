@@ -1,0 +1,127 @@
+"""`medhtap sync ...`: follow hospital databases (HIS) into the platform, exactly once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine, func, select
+
+from medhtap.platform.db import write_engine
+from medhtap.platform.hisdb import HisSettings
+from medhtap.platform.settings import get_settings
+from medhtap.schema.base import table
+from medhtap.schema.sync import DataQualityEvent, SyncDeadLetter, SyncPosition, SyncSource
+from medhtap.services.his.simulate import local_items
+from medhtap.services.sync import apply, stream
+from medhtap.services.sync.mapping import default_mapping
+
+sync_app = typer.Typer(help="Live sync from hospital databases (HIS, MySQL/MariaDB binlog).")
+console = Console()
+
+
+@sync_app.command("register")
+def sync_register(
+    institution: Annotated[str, typer.Option(help="fixmedins_code of the hospital")],
+    dev_item_map: Annotated[
+        bool, typer.Option(help="unified coding of the development HIS's local items")
+    ] = True,
+) -> None:
+    """Register the HIS named by MEDHTAP_HIS_NAME with its mapping and item codes."""
+    h = HisSettings()
+    items = [(local, national) for local, national, _, _ in local_items(h.name) if national]
+    engine = write_engine(get_settings())
+    apply.register(engine, h.name, institution, default_mapping(), items if dev_item_map else [])
+    console.print(f"source {h.name} -> {institution}: {len(items)} item codes mapped")
+
+
+@sync_app.command("run")
+def sync_run(
+    seconds: Annotated[float, typer.Option(help="stop after this long (0: until Ctrl-C)")] = 0,
+) -> None:
+    """Snapshot (first time), then follow the binlog; the position is stored with the rows."""
+    h = HisSettings()
+    engine = write_engine(get_settings())
+    src = apply.load_source(engine, h.name)
+    deadline = time.monotonic() + seconds if seconds else None
+    stopping = False
+
+    def _stop(*_: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    console.print(f"sync {h.name}: following {h.host}:{h.port}/{h.database}")
+    stream.run(
+        h,
+        engine,
+        src,
+        stop=lambda: stopping or (deadline is not None and time.monotonic() > deadline),
+    )
+
+
+def status_rows(engine: Engine) -> list[dict[str, Any]]:
+    pos, src = table(SyncPosition), table(SyncSource)
+    dead, dq = table(SyncDeadLetter), table(DataQualityEvent)
+    open_dead = (
+        select(func.count())
+        .where(dead.c.source_id == src.c.source_id, dead.c.replayed_at.is_(None))
+        .scalar_subquery()
+    )
+    quality = select(func.count()).where(dq.c.source_id == src.c.source_id).scalar_subquery()
+    stmt = select(
+        src.c.source_id,
+        src.c.fixmedins_code,
+        pos.c.gtid,
+        pos.c.snapshot_done,
+        pos.c.source_commit_time,
+        pos.c.applied_at,
+        pos.c.events,
+        open_dead.label("dead_letters"),
+        quality.label("quality_events"),
+    ).outerjoin(pos, pos.c.source_id == src.c.source_id)
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(stmt)]
+    for r in rows:
+        lag = None
+        if r["source_commit_time"] and r["applied_at"]:
+            lag = (r["applied_at"] - r["source_commit_time"]).total_seconds()
+        r["lag_s"] = lag
+    return rows
+
+
+@sync_app.command("status")
+def sync_status() -> None:
+    """Per source: position, lag behind the source's commit time, dead letters, quality events."""
+    rows = status_rows(write_engine(get_settings()))
+    t = Table("source", "institution", "gtid", "snapshot", "last applied", "lag s", "dead", "dq")
+    for r in rows:
+        applied = r["applied_at"].isoformat(sep=" ", timespec="seconds") if r["applied_at"] else "-"
+        lag = f"{r['lag_s']:.1f}" if r["lag_s"] is not None else "-"
+        t.add_row(
+            r["source_id"],
+            r["fixmedins_code"],
+            r["gtid"] or "-",
+            "done" if r["snapshot_done"] else "pending",
+            applied,
+            lag,
+            str(r["dead_letters"]),
+            str(r["quality_events"]),
+        )
+    console.print(t)
+    console.print(f"as of {dt.datetime.now():%Y-%m-%d %H:%M:%S}")
+
+
+@sync_app.command("replay-dead")
+def sync_replay_dead() -> None:
+    """Apply dead-lettered rows whose mapping has been added since."""
+    h = HisSettings()
+    engine = write_engine(get_settings())
+    done, left = apply.replay_dead(engine, apply.load_source(engine, h.name))
+    console.print(f"replayed {done}, still dead {left}")
