@@ -59,7 +59,9 @@ class Settings(BaseSettings):
     watchdog_region_check_s: float = 30.0
     # Money path: how long a settlement waits for a row lock held by someone else (TiDB
     # default 50 s) before the attempt fails and is retried, then answered 503.
-    lock_wait_timeout_s: int = 3
+    # 5 s: long enough that 50 settlements queued on one person's row do not time out on a
+    # loaded 2-core host; an analyst-held lock still ends in 503 + Retry-After, never a hang.
+    lock_wait_timeout_s: int = 5
     # Direct analyst sessions that sit idle inside a transaction are closed by the server
     # after this long (set at login by init_connect, migration 0010): releases forgotten
     # FOR UPDATE locks through the server's own clean close, never through KILL.

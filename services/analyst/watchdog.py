@@ -217,7 +217,12 @@ class AnalystWatchdog:
         return self
 
     def stop(self) -> None:
+        """Stop after the sweep under way (a sweep left running would apply this watchdog's
+        limits to sessions of whoever comes next)."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+            self._thread.join(timeout=60)
+            if self._thread.is_alive():
+                log.error("watchdog: a sweep is still running 60 s after stop")
+            else:
+                self._thread = None

@@ -205,7 +205,12 @@ def pre_settle(
     description="Same key and body: the original answer with `replay: true` and header "
     "`Idempotent-Replay: true`. Same key, different request: 409 IDEMPOTENCY_CONFLICT.",
     responses=responses(
-        *SETTLE_ERRORS, errors.IdempotencyKeyRequired, errors.IdempotencyConflict, body=True
+        *SETTLE_ERRORS,
+        errors.IdempotencyKeyRequired,
+        errors.IdempotencyConflict,
+        errors.SettlementCancelled,
+        errors.ReplayInconsistent,
+        body=True,
     ),
 )
 def settle(
@@ -240,6 +245,7 @@ def settle(
         errors.NotCancellable,
         errors.IdempotencyKeyRequired,
         errors.IdempotencyConflict,
+        errors.ReplayInconsistent,
         ServiceUnavailable,
     ),
 )

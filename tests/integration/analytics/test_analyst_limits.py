@@ -65,6 +65,8 @@ def _watchdog(settings: Settings, **limits: Any) -> Iterator[AnalystWatchdog]:
     finally:
         dog.stop()
         root.dispose()
+    # its limits (64 KiB in one test) must not outlive the test and interrupt the next one's
+    assert dog._thread is None, "the watchdog thread did not stop"
 
 
 class TestDirectSessionsCannotLiftLimits:
