@@ -141,19 +141,7 @@ class Reference:
 def read_reference(engine: Engine) -> Reference:
     with engine.connect() as conn:
         items = [
-            CatItem(
-                rules.Item(
-                    r.item_code,
-                    r.chrgitm_lv,
-                    r.item_kind,
-                    r.selfpay_prop,
-                    r.pric_uplmt_amt,
-                    r.gend_lmt,
-                    r.age_min,
-                    r.age_max,
-                ),
-                int(r.max_qty_per_day or 1),
-            )
+            CatItem(rules.Item.from_row(r), int(r.max_qty_per_day or 1))
             for r in conn.execute(text("SELECT * FROM catalog_item ORDER BY item_code"))
         ]
         inst = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -30,6 +31,20 @@ class Item:
     gend_lmt: str | None = None  # '1' male only, '2' female only
     age_min: int | None = None
     age_max: int | None = None
+
+    @classmethod
+    def from_row(cls, r: Any) -> Item:
+        """From a catalog_item row (or anything with its column names)."""
+        return cls(
+            r.item_code,
+            r.chrgitm_lv,
+            r.item_kind,
+            r.selfpay_prop,
+            r.pric_uplmt_amt,
+            r.gend_lmt,
+            r.age_min,
+            r.age_max,
+        )
 
 
 @dataclass(frozen=True)

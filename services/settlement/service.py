@@ -327,24 +327,7 @@ def compute(
     if not rows:
         raise errors.NoFeeLines("the visit has no active fee lines")
     acc = repo.get_accumulator(session, person.psn_no, day.year, visit.med_type, lock=lock)
-    lines = [
-        rules.Line(
-            r.feedetl_sn,
-            rules.Item(
-                r.item_code,
-                r.chrgitm_lv,
-                r.item_kind,
-                r.selfpay_prop,
-                r.pric_uplmt_amt,
-                r.gend_lmt,
-                r.age_min,
-                r.age_max,
-            ),
-            r.cnt,
-            r.pric,
-        )
-        for r in rows
-    ]
+    lines = [rules.Line(r.feedetl_sn, rules.Item.from_row(r), r.cnt, r.pric) for r in rows]
     result = rules.settle(
         lines,
         rules.Person(person.insutype, person.gend, person.brdy, person.acct_balc),
