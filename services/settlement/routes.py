@@ -38,7 +38,13 @@ router = APIRouter(prefix="/v1", tags=["settlement"])
 HisOrAdmin = Annotated[Principal, Depends(require("his"))]
 PersonReader = Annotated[Principal, Depends(require("his", "manager"))]
 AdminOnly = Annotated[Principal, Depends(require())]
-RequestId = Annotated[str | None, Header(alias="X-Request-ID", max_length=64)]
+def _request_id(request: Request) -> str | None:
+    # The id the middleware settled on (the client's if well-formed, else generated): the
+    # one the answer carries, so audit rows and answers always name the same request.
+    return request_id_of(request)
+
+
+RequestId = Annotated[str | None, Depends(_request_id)]
 # Printable ASCII without space. Documented, checked by `_idem_key` (400 with its own code).
 IDEM_PATTERN = r"^[!-~]{1,128}$"
 IdemHeader = Annotated[

@@ -9,6 +9,7 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import Engine, text
 
 from medhtap.platform.settings import Settings
 from medhtap.services.api import create_app
@@ -153,3 +154,29 @@ class TestFrameworkErrorsUseTheErrorShape:
         r = client.put("/v1/visits", headers=HIS)
         assert r.status_code == 405 and r.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
         assert "POST" in r.headers["Allow"]
+
+
+def test_audit_rows_carry_the_request_id_the_answer_carries(
+    client: TestClient, engine: Engine
+) -> None:
+    """Without an X-Request-ID header the generated id is the one audited (was NULL)."""
+    body = {
+        "certno": f"{uuid.uuid4().int % 10**17:017d}X",
+        "psn_name": "Audit Id",
+        "gend": "1",
+        "brdy": "1980-01-01",
+        "insutype": "310",
+        "admdvs": "110105",
+        "acct_balc": "0.00",
+    }
+    r = client.post("/v1/persons", headers={"X-API-Key": "dev-admin-key"}, json=body)
+    assert r.status_code == 201, r.text
+    rid = r.headers["X-Request-ID"]
+    with engine.connect() as conn:
+        audited = conn.execute(
+            text(
+                "SELECT request_id FROM audit_log WHERE action = 'person_create' AND entity_id = :p"
+            ),
+            {"p": r.json()["psn_no"]},
+        ).scalar_one()
+    assert audited == rid
