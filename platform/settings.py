@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     # 5 s: long enough that 50 settlements queued on one person's row do not time out on a
     # loaded 2-core host; an analyst-held lock still ends in 503 + Retry-After, never a hang.
     lock_wait_timeout_s: int = 5
+    # /readyz names a HIS source whose last applied transaction was this far behind the source.
+    sync_lag_max_s: float = 30.0
     # Direct analyst sessions that sit idle inside a transaction are closed by the server
     # after this long (set at login by init_connect, migration 0010): releases forgotten
     # FOR UPDATE locks through the server's own clean close, never through KILL.

@@ -25,6 +25,7 @@ from medhtap.platform.settings import Settings, get_settings
 from medhtap.services.analyst.watchdog import AnalystWatchdog
 from medhtap.services.deps import Runtime, RuntimeDep
 from medhtap.services.middleware import RequestContext, request_id_of
+from medhtap.services.sync import status as sync_status
 
 log = logging.getLogger("medhtap.api")
 
@@ -102,9 +103,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         watcher = RiskWatcher(rt.read_engine, rt.write_engine, s.risk_watch_s)
         if s.risk_watch_s > 0:
             watcher.start()
+        sync_status.track(rt.write_engine)
         try:
             yield
         finally:
+            sync_status.untrack(rt.write_engine)
             if s.risk_watch_s > 0:
                 watcher.stop()
             watchdog.stop()
@@ -133,12 +136,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from medhtap.platform.db import ping
 
         ok = ping(runtime.write_engine)
-        body = {
+        body: dict[str, Any] = {
             "status": "ready" if ok else "database unreachable",
             "database": runtime.capabilities.as_dict(),
         }
         if not ok:
             raise _NotReady(body)
+        sync = sync_status.health(runtime.write_engine, runtime.settings.sync_lag_max_s)
+        if sync is not None:
+            body["sync"] = sync
+            if sync["lagging"]:
+                # Still 200: settlement must stay in rotation while a HIS feed lags; the
+                # status word and the list say which data is behind.
+                body["status"] = "degraded: HIS sync lagging"
         return body
 
     # Not response_class=PlainTextResponse: that would document the JSON errors as text/plain.

@@ -10,16 +10,14 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, func, select
 
 from medhtap.platform.db import write_engine
 from medhtap.platform.hisdb import HisSettings
 from medhtap.platform.settings import get_settings
-from medhtap.schema.base import table
-from medhtap.schema.sync import DataQualityEvent, SyncDeadLetter, SyncPosition, SyncSource
 from medhtap.services.his.simulate import local_items
 from medhtap.services.sync import apply, stream
 from medhtap.services.sync.mapping import default_mapping
+from medhtap.services.sync.status import status_rows
 
 sync_app = typer.Typer(help="Live sync from hospital databases (HIS, MySQL/MariaDB binlog).")
 console = Console()
@@ -64,36 +62,6 @@ def sync_run(
         src,
         stop=lambda: stopping or (deadline is not None and time.monotonic() > deadline),
     )
-
-
-def status_rows(engine: Engine) -> list[dict[str, Any]]:
-    pos, src = table(SyncPosition), table(SyncSource)
-    dead, dq = table(SyncDeadLetter), table(DataQualityEvent)
-    open_dead = (
-        select(func.count())
-        .where(dead.c.source_id == src.c.source_id, dead.c.replayed_at.is_(None))
-        .scalar_subquery()
-    )
-    quality = select(func.count()).where(dq.c.source_id == src.c.source_id).scalar_subquery()
-    stmt = select(
-        src.c.source_id,
-        src.c.fixmedins_code,
-        pos.c.gtid,
-        pos.c.snapshot_done,
-        pos.c.source_commit_time,
-        pos.c.applied_at,
-        pos.c.events,
-        open_dead.label("dead_letters"),
-        quality.label("quality_events"),
-    ).outerjoin(pos, pos.c.source_id == src.c.source_id)
-    with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(stmt)]
-    for r in rows:
-        lag = None
-        if r["source_commit_time"] and r["applied_at"]:
-            lag = (r["applied_at"] - r["source_commit_time"]).total_seconds()
-        r["lag_s"] = lag
-    return rows
 
 
 @sync_app.command("status")
