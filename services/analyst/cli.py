@@ -165,3 +165,30 @@ def risk_alerts(
             )
         )
     console.print(table)
+
+
+@risk_app.command("watch")
+def risk_watch(
+    seconds: Annotated[
+        float | None, typer.Option(help="stop after this many seconds; default: until Ctrl-C")
+    ] = None,
+    interval: Annotated[float | None, typer.Option(help="seconds between passes")] = None,
+) -> None:
+    """Risk control as it happens: the API's risk watcher, in the foreground."""
+    import threading
+
+    from medhtap.analytics.watch import RiskWatcher
+
+    with _runtime() as runtime:
+        every = interval if interval is not None else get_settings().risk_watch_s
+        if every <= 0:
+            every = 2.0  # the setting's 0 means "off in the API", not "spin"
+        watcher = RiskWatcher(runtime.read_engine, runtime.write_engine, every).start()
+        console.print(f"risk watcher: a pass every {every} s; Ctrl-C stops")
+        try:
+            threading.Event().wait(seconds)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            watcher.stop()
+    console.print("risk watcher stopped")

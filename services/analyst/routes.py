@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from medhtap.analytics import profile, reports, risk
+from medhtap.analytics import alert_close, profile, reports, risk
 from medhtap.analytics.analyst_sql import run_analyst_sql
 from medhtap.analytics.errors import (
     AnalyticsBusy,
@@ -34,7 +34,7 @@ from medhtap.platform.errors import (
     ValidationFailed,
     responses,
 )
-from medhtap.services.analyst.schemas import RiskRunIn, SqlIn
+from medhtap.services.analyst.schemas import RiskAlertCloseIn, RiskRunIn, SqlIn
 from medhtap.services.deps import AnalystCaller, ManagerCaller, RuntimeDep, analytic_slot
 from medhtap.services.middleware import request_id_of
 from medhtap.services.privacy import audit_person_read
@@ -175,6 +175,36 @@ def risk_alerts(
             runtime.write_engine, principal, psn_no, "GET /v1/risk/alerts", request_id_of(request)
         )
     return out
+
+
+@router.post(
+    "/v1/risk/alerts/{alert_id}/close",
+    summary="Close a risk alert with a reason (managers); audited in the same transaction",
+    description=f"404 {alert_close.AlertNotFound.code} for an unknown id, 409 "
+    f"{alert_close.AlertAlreadyClosed.code} if it is closed already. Later rule runs leave "
+    "a closed alert closed.",
+    responses=responses(
+        alert_close.AlertNotFound,
+        alert_close.AlertAlreadyClosed,
+        Unauthorized,
+        Forbidden,
+        body=True,
+    ),
+)
+def risk_alert_close(
+    alert_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    body: RiskAlertCloseIn,
+    runtime: RuntimeDep,
+    principal: ManagerCaller,
+    request: Request,
+) -> dict[str, Any]:
+    return alert_close.close_alert(
+        runtime.write_engine,
+        alert_id,
+        actor=principal.name,
+        reason=body.reason,
+        request_id=request_id_of(request),
+    )
 
 
 @router.get(

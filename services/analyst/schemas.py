@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 
 class SqlIn(BaseModel):
@@ -22,3 +22,11 @@ class RiskRunIn(BaseModel):
     date_from: dt.date | None = Field(None, alias="from", description="default: 90 days ago")
     date_to: dt.date | None = Field(None, alias="to", description="default: today")
     rules: list[str] | None = Field(None, description="rule codes; default all")
+
+
+class RiskAlertCloseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)
+    ] = Field(description="why the alert is closed; kept in the audit log")
