@@ -188,6 +188,8 @@ def risk_alerts(
         alert_close.AlertAlreadyClosed,
         Unauthorized,
         Forbidden,
+        AnalyticsBusy,
+        AnalyticsUnavailable,
         body=True,
     ),
 )

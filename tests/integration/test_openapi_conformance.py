@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.python import asgi as st_asgi
+from sqlalchemy import Engine, text
 
 from medhtap.platform.settings import Settings
 from medhtap.services.api import create_app
@@ -71,9 +72,9 @@ def api_schema(settings: Settings) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def known(client: TestClient) -> dict[str, str]:
+def known(client: TestClient, engine: Engine) -> dict[str, str]:
     """Objects that exist, so generated requests also reach the success paths (and their
-    response schemas): a person, an open visit with fee line F1, a settlement."""
+    response schemas): a person, an open visit with fee line F1, a settlement, an alert."""
     his, now = {"X-API-Key": "dev-his-key"}, dt.datetime.now().replace(microsecond=0)
     person = client.post(
         "/v1/persons",
@@ -126,7 +127,21 @@ def known(client: TestClient) -> dict[str, str]:
         "mdtrt_id": visit_with_fees(),
         "feedetl_sn": "F1",
         "setl_id": settled.json()["setl_id"],
+        "alert_id": str(open_alert(engine)),
     }
+
+
+def open_alert(engine: Engine) -> int:
+    with engine.begin() as conn:
+        row = conn.execute(
+            text(
+                "INSERT INTO risk_alert (rule_code, dedupe_key, score, summary, evidence, "
+                "alert_status, run_id) "
+                "VALUES ('duplicate_charge', :k, 0, 'conformance', '[]', 'open', 'oas')"
+            ),
+            {"k": uuid.uuid4().hex},
+        )
+        return int(row.lastrowid)
 
 
 def _run(operation: Any, mode: GenerationMode, known: dict[str, str]) -> int:
