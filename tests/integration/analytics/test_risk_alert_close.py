@@ -103,11 +103,16 @@ class TestCloseAlert:
         assert r.json()["error"]["code"] == "ALERT_ALREADY_CLOSED"
         assert len(audit_rows(engine, alert_id)) == 1
 
-    def test_an_unknown_alert_is_404(self, client: TestClient, engine: Engine) -> None:
-        r = client.post("/v1/risk/alerts/1/close", headers=MANAGER, json={"reason": "x"})
+    def test_an_unknown_alert_is_404(
+        self, client: TestClient, read_engine: Engine, engine: Engine, factory, window
+    ) -> None:
+        gone, _ = open_alert(read_engine, engine, factory, window)
+        with engine.begin() as conn:  # an id that existed and no longer does (never reused)
+            conn.execute(text("DELETE FROM risk_alert WHERE id = :i"), {"i": gone})
+        r = client.post(f"/v1/risk/alerts/{gone}/close", headers=MANAGER, json={"reason": "x"})
         assert r.status_code == 404
         assert r.json()["error"]["code"] == "ALERT_NOT_FOUND"
-        assert audit_rows(engine, 1) == []
+        assert audit_rows(engine, gone) == []
         huge = client.post(f"/v1/risk/alerts/{2**64}/close", headers=MANAGER, json={"reason": "x"})
         assert huge.status_code == 422
 
