@@ -164,7 +164,7 @@ def risk_alerts(
     request: Request,
     rule: str | None = None,
     status: str | None = "open",
-    psn_no: str | None = None,
+    psn_no: Annotated[str | None, Query(max_length=32)] = None,  # psn_no is VARCHAR(32)
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     out = risk.list_alerts(
@@ -215,7 +215,10 @@ def risk_alert_close(
     responses=responses(NotFound, *READ_ERRORS),
 )
 def person_profile(
-    psn_no: str, runtime: RuntimeDep, principal: ManagerCaller, request: Request
+    psn_no: Annotated[str, Path(max_length=32)],
+    runtime: RuntimeDep,
+    principal: ManagerCaller,
+    request: Request,
 ) -> dict[str, Any]:
     out = profile.person_profile(runtime.read_engine, psn_no)
     audit_person_read(

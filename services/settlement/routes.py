@@ -38,6 +38,8 @@ router = APIRouter(prefix="/v1", tags=["settlement"])
 HisOrAdmin = Annotated[Principal, Depends(require("his"))]
 PersonReader = Annotated[Principal, Depends(require("his", "manager"))]
 AdminOnly = Annotated[Principal, Depends(require())]
+
+
 def _request_id(request: Request) -> str | None:
     # The id the middleware settled on (the client's if well-formed, else generated): the
     # one the answer carries, so audit rows and answers always name the same request.

@@ -124,3 +124,14 @@ class TestLogs:
         assert "analyst sql" in logged  # the query is logged, as a fingerprint
         for secret in ("欧阳明华", person["certno"], "v_person WHERE", "1980-05-17"):
             assert secret not in logged
+
+
+class TestOverlongPersonNumber:
+    """A psn_no longer than the column is refused before the audit write (was a 500: the
+    audit row's entity_id is 64 characters)."""
+
+    @pytest.mark.parametrize("route", ["/v1/risk/alerts?psn_no={}", "/v1/persons/{}/profile"])
+    def test_is_a_422_not_a_500(self, client: TestClient, route: str) -> None:
+        r = client.get(route.format("a" * 65), headers=MANAGER)
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["code"] == "VALIDATION_FAILED"
