@@ -164,7 +164,8 @@ def risk_alerts(
     request: Request,
     rule: str | None = None,
     status: str | None = "open",
-    psn_no: Annotated[str | None, Query(max_length=32)] = None,  # psn_no is VARCHAR(32)
+    # 64: the audit row's entity_id; longer is refused before the audit write (was a 500)
+    psn_no: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     out = risk.list_alerts(
@@ -215,7 +216,7 @@ def risk_alert_close(
     responses=responses(NotFound, *READ_ERRORS),
 )
 def person_profile(
-    psn_no: Annotated[str, Path(max_length=32)],
+    psn_no: Annotated[str, Path(max_length=64)],
     runtime: RuntimeDep,
     principal: ManagerCaller,
     request: Request,
