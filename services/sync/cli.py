@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import signal
 import time
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -41,6 +43,10 @@ def sync_register(
 @sync_app.command("run")
 def sync_run(
     seconds: Annotated[float, typer.Option(help="stop after this long (0: until Ctrl-C)")] = 0,
+    trace: Annotated[
+        Path | None,
+        typer.Option(help="append '<gtid> <unix time>' per applied source transaction (bench)"),
+    ] = None,
 ) -> None:
     """Snapshot (first time), then follow the binlog; the position is stored with the rows."""
     h = HisSettings()
@@ -56,12 +62,24 @@ def sync_run(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     console.print(f"sync {h.name}: following {h.host}:{h.port}/{h.database}")
-    stream.run(
-        h,
-        engine,
-        src,
-        stop=lambda: stopping or (deadline is not None and time.monotonic() > deadline),
-    )
+    out = trace.open("a", buffering=1) if trace else None
+
+    def _trace(txns: Sequence[apply.Txn]) -> None:
+        if out is not None:
+            now = time.time()
+            out.write("".join(f"{t.gtid} {now:.6f}\n" for t in txns if t.gtid))
+
+    try:
+        stream.run(
+            h,
+            engine,
+            src,
+            stop=lambda: stopping or (deadline is not None and time.monotonic() > deadline),
+            on_apply=_trace if out else None,
+        )
+    finally:
+        if out is not None:
+            out.close()
 
 
 @sync_app.command("status")

@@ -1,15 +1,24 @@
 """Read a HIS: one consistent snapshot at a recorded GTID, then its binlog from there.
 
-The binlog is read with python-mysql-replication (`pymysqlreplication`), never parsed here.
-Each source transaction (GTID ... XID) is applied to TiDB as one transaction with its GTID.
+The binlog is read with python-mysql-replication (`pymysqlreplication`), never parsed here,
+in a reader thread that queues whole source transactions (GTID ... XID). The applier takes
+everything queued at once (up to MAX_BATCH_ROWS rows) into one TiDB transaction with the last
+GTID: at a low rate a batch is one source transaction (lowest lag), under load batches grow
+while the previous one commits (group commit), so the statements per row fall as the rate rises.
+
+When the HIS goes away the reader ends and is started again from the stored position; when
+TiDB goes away the batch is kept and applied again (a batch that did land is then skipped by
+its position), so restarts of either side lose nothing and apply nothing twice.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import queue
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pymysql
@@ -18,14 +27,21 @@ from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.event import HeartbeatLogEvent, MariadbGtidEvent, XidEvent
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
+from medhtap.platform.errors import ServiceUnavailable
 from medhtap.platform.hisdb import HisSettings
+from medhtap.platform.tx import is_retryable
 from medhtap.services.sync import mapping as m
-from medhtap.services.sync.apply import Change, Source, apply, position
+from medhtap.services.sync.apply import Change, Source, Txn, apply, apply_batch, position
 
 log = logging.getLogger("medhtap.sync")
 SNAPSHOT_CHUNK = 2000
+MAX_BATCH_ROWS = 5000  # one TiDB transaction stays far below TiDB's size limits
+QUEUED_TXNS = 20_000  # the reader waits when the applier is this far behind
+RETRY_S = 1.0  # pause before reconnecting to a HIS or TiDB that went away
 Stop = Callable[[], bool]
+OnApply = Callable[[Sequence[Txn]], None]
 
 
 def snapshot(his: HisSettings, engine: Engine, src: Source) -> str:
@@ -95,60 +111,165 @@ def _changes(event: Any) -> list[Change]:
     return [Change(event.table, "delete", r["values"]) for r in event.rows]
 
 
+class _End:
+    """The reader stopped: `error` says why when it failed (the HIS went away, ...)."""
+
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.error = error
+
+
+class Reader(threading.Thread):
+    """Reads the binlog from `gtid` and queues each source transaction whole."""
+
+    def __init__(self, his: HisSettings, src: Source, gtid: str) -> None:
+        super().__init__(name=f"binlog-{src.source_id}", daemon=True)
+        self.his, self.src, self.gtid = his, src, gtid
+        self.out: queue.Queue[Txn | _End] = queue.Queue(maxsize=QUEUED_TXNS)
+        self.stopping = threading.Event()
+
+    def _put(self, item: Txn | _End) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.out.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def run(self) -> None:
+        end = _End()
+        try:
+            self._read()
+        except Exception as exc:  # reported to the applier, which starts a new reader
+            end = _End(exc)
+        self._put(end)  # unless the applier has stopped listening
+
+    def _read(self) -> None:
+        his = self.his
+        reader = BinLogStreamReader(
+            connection_settings={
+                "host": his.host,
+                "port": his.port,
+                "user": his.repl_user,
+                "passwd": his.repl_password.get_secret_value(),
+                "connect_timeout": 5,
+            },
+            server_id=his.server_id + 100_000,  # our id as a replica: unique per source
+            is_mariadb=True,
+            auto_position=self.gtid,
+            blocking=True,
+            slave_heartbeat=1,  # wakes the loop every second when the HIS is idle
+            only_schemas=[his.database],
+            only_tables=[self.src.spec.table(r) for r in m.ROLES],
+            only_events=[
+                MariadbGtidEvent,
+                XidEvent,
+                HeartbeatLogEvent,
+                WriteRowsEvent,
+                UpdateRowsEvent,
+                DeleteRowsEvent,
+            ],
+        )
+        gtid: str | None = None
+        commit_time: dt.datetime | None = None
+        changes: list[Change] = []
+        try:
+            for event in reader:
+                if self.stopping.is_set():
+                    return
+                if isinstance(event, MariadbGtidEvent):
+                    gtid, changes = event.gtid, []
+                    commit_time = dt.datetime.fromtimestamp(event.timestamp)
+                elif isinstance(event, XidEvent):
+                    if gtid and changes:
+                        self._put(Txn(gtid, commit_time, changes))
+                    gtid, changes = None, []
+                elif isinstance(event, WriteRowsEvent | UpdateRowsEvent | DeleteRowsEvent):
+                    changes.extend(_changes(event))
+        finally:
+            reader.close()
+
+
+def _take(q: queue.Queue[Txn | _End], max_rows: int) -> tuple[list[Txn], _End | None]:
+    """Everything queued now, up to about max_rows rows, waiting briefly for the first."""
+    batch: list[Txn] = []
+    rows = 0
+    try:
+        item = q.get(timeout=0.2)
+        while True:
+            if isinstance(item, _End):
+                return batch, item
+            batch.append(item)
+            rows += len(item.changes)
+            if rows >= max_rows:
+                return batch, None
+            item = q.get_nowait()
+    except queue.Empty:
+        return batch, None
+
+
+def _retrying(what: str, stop: Stop, fn: Callable[[], Any]) -> Any:
+    """Run `fn` until it succeeds while TiDB is unreachable (a restart); None when stopped."""
+    while True:
+        try:
+            return fn()
+        except (ServiceUnavailable, DBAPIError) as exc:
+            if isinstance(exc, DBAPIError) and not is_retryable(exc):
+                raise
+            if stop():
+                return None
+            log.warning("%s: TiDB unavailable (%s); retrying in %.0f s", what, exc, RETRY_S)
+            time.sleep(RETRY_S)
+
+
 def run(
     his: HisSettings,
     engine: Engine,
     src: Source,
     *,
     stop: Stop,
-    on_apply: Callable[[str, float], None] | None = None,
+    on_apply: OnApply | None = None,
+    max_batch_rows: int = MAX_BATCH_ROWS,
 ) -> None:
     """Snapshot if never done, then follow the binlog until `stop()` says so."""
-    pos = position(engine, src.source_id)
+    pos = _retrying("position", stop, lambda: position(engine, src.source_id))
     if pos is None or not pos.snapshot_done:
+        if stop():
+            return
         snapshot(his, engine, src)
-        pos = position(engine, src.source_id)
-    tables = [src.spec.table(r) for r in m.ROLES]
-    reader = BinLogStreamReader(
-        connection_settings={
-            "host": his.host,
-            "port": his.port,
-            "user": his.repl_user,
-            "passwd": his.repl_password.get_secret_value(),
-        },
-        server_id=his.server_id + 100_000,  # our id as a replica: unique per source
-        is_mariadb=True,
-        auto_position=pos.gtid,
-        blocking=True,
-        slave_heartbeat=1,
-        only_schemas=[his.database],
-        only_tables=tables,
-        only_events=[
-            MariadbGtidEvent,
-            XidEvent,
-            HeartbeatLogEvent,
-            WriteRowsEvent,
-            UpdateRowsEvent,
-            DeleteRowsEvent,
-        ],
-    )
-    gtid: str | None = None
-    commit_time: dt.datetime | None = None
-    changes: list[Change] = []
-    try:
-        for event in reader:
-            if isinstance(event, MariadbGtidEvent):
-                gtid, changes = event.gtid, []
-                commit_time = dt.datetime.fromtimestamp(event.timestamp)
-            elif isinstance(event, XidEvent):
-                if gtid and changes:
-                    apply(engine, src, changes, gtid=gtid, commit_time=commit_time)
-                    if on_apply and commit_time:
-                        on_apply(gtid, time.time() - commit_time.timestamp())
-                gtid, changes = None, []
-            elif isinstance(event, WriteRowsEvent | UpdateRowsEvent | DeleteRowsEvent):
-                changes.extend(_changes(event))
-            if stop() and gtid is None:
-                break
-    finally:
-        reader.close()
+    while not stop():
+        pos = _retrying("position", stop, lambda: position(engine, src.source_id))
+        if pos is None:
+            return
+        reader = Reader(his, src, pos.gtid)
+        reader.start()
+        try:
+            end = _follow(reader, engine, src, stop, on_apply, max_batch_rows)
+        finally:
+            reader.stopping.set()
+            reader.join(timeout=5)
+        if end is not None and end.error is not None and not stop():
+            log.warning(
+                "HIS %s binlog: %s; reconnecting from the stored position", src.source_id, end.error
+            )
+            time.sleep(RETRY_S)
+
+
+def _follow(
+    reader: Reader,
+    engine: Engine,
+    src: Source,
+    stop: Stop,
+    on_apply: OnApply | None,
+    max_batch_rows: int,
+) -> _End | None:
+    while not stop():
+        batch, end = _take(reader.out, max_batch_rows)
+        if batch:
+            done = _retrying("apply", stop, lambda b=batch: apply_batch(engine, src, b))
+            if done is None:
+                return None
+            if on_apply:
+                on_apply(batch)
+        if end is not None:
+            return end
+    return None
