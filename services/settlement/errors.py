@@ -136,3 +136,10 @@ class ReplayInconsistent(MedHTAPError):
 
     status_code = 500
     code = "REPLAY_INCONSISTENT"
+
+
+class InvalidCertno(ValidationFailed):
+    """certno is not a valid 18-digit resident id-card number (check digit, birth date,
+    region), or its birth date or gender differs from the person's brdy and gend."""
+
+    code = "INVALID_CERTNO"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-import uuid
 
 import pytest
 from fastapi.routing import APIRoute
@@ -13,6 +13,7 @@ from sqlalchemy import Engine, text
 
 from medhtap.platform.settings import Settings
 from medhtap.services.api import create_app
+from medhtap.services.settlement.identity import next_certno
 
 ADMIN = {"X-API-Key": "dev-admin-key"}
 HIS = {"X-API-Key": "dev-his-key"}
@@ -46,7 +47,7 @@ def test_metrics_count_each_committed_transaction(client: TestClient) -> None:
         "/v1/persons",
         headers=ADMIN,
         json={
-            "certno": f"110101197001{uuid.uuid4().int % 10**6:06d}",
+            "certno": next_certno(dt.date(1970, 1, 1), "2"),
             "psn_name": "周八",
             "gend": "2",
             "brdy": "1970-01-01",
@@ -161,7 +162,7 @@ def test_audit_rows_carry_the_request_id_the_answer_carries(
 ) -> None:
     """Without an X-Request-ID header the generated id is the one audited (was NULL)."""
     body = {
-        "certno": f"{uuid.uuid4().int % 10**17:017d}X",
+        "certno": next_certno(dt.date(1980, 1, 1), "1"),
         "psn_name": "Audit Id",
         "gend": "1",
         "brdy": "1980-01-01",

@@ -30,6 +30,7 @@ from sqlalchemy import Engine, text
 
 from medhtap.platform.settings import Settings
 from medhtap.services.api import create_app
+from medhtap.services.settlement.identity import next_certno
 
 KEYS = ["dev-admin-key", "dev-his-key", "dev-analyst-key", "dev-manager-key"]
 EXAMPLES = {GenerationMode.POSITIVE: 50, GenerationMode.NEGATIVE: 25}
@@ -80,7 +81,7 @@ def known(client: TestClient, engine: Engine) -> dict[str, str]:
         "/v1/persons",
         headers={"X-API-Key": "dev-admin-key"},
         json={
-            "certno": f"110101198502{uuid.uuid4().int % 10**6:06d}",
+            "certno": next_certno(dt.date(1985, 2, 1), "1"),
             "psn_name": "吴九",
             "gend": "1",
             "brdy": "1985-02-01",

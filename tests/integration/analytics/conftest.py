@@ -30,6 +30,7 @@ from medhtap.schema.models import (
     Visit,
 )
 from medhtap.services.settlement import facts, rules
+from medhtap.services.settlement.identity import next_certno
 from medhtap.services.settlement.rules import AMOUNTS
 
 _months = itertools.count()
@@ -93,7 +94,7 @@ class Factory:
         name: str = "张三",
     ) -> str:
         psn_no = "T" + uuid.uuid4().hex[:20]
-        certno = f"11010119{uuid.uuid4().int % 10**10:010d}"
+        certno = next_certno(brdy, gend)
         with self.engine.begin() as conn:
             conn.execute(
                 insert(InsuredPerson.__table__).values(

@@ -28,6 +28,7 @@ from medhtap.analytics.readpath import read_txn
 from medhtap.platform.db import make_engine, write_engine
 from medhtap.platform.settings import Settings
 from medhtap.services.analyst.watchdog import AnalystWatchdog, split_tables
+from medhtap.services.settlement.identity import next_certno
 
 ADMIN = {"X-API-Key": "dev-admin-key"}
 HIS = {"X-API-Key": "dev-his-key"}
@@ -143,7 +144,7 @@ class TestAnalystLocksCannotBlockSettlement:
             "/v1/persons",
             headers=ADMIN,
             json={
-                "certno": f"{uuid.uuid4().int % 10**17:017d}X",
+                "certno": next_certno(dt.date(1980, 5, 5), "1"),
                 "psn_name": "李四",
                 "gend": "1",
                 "brdy": "1980-05-05",
@@ -321,7 +322,7 @@ class TestAdmissionControl:
             "/v1/persons",
             headers=ADMIN,
             json={
-                "certno": f"{uuid.uuid4().int % 10**17:017d}X",
+                "certno": next_certno(dt.date(1975, 1, 2), "2"),
                 "psn_name": "王五",
                 "gend": "2",
                 "brdy": "1975-01-02",

@@ -3,6 +3,7 @@ and no personal data or analyst SQL text in the logs."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
+
+from medhtap.services.settlement.identity import next_certno
 
 ADMIN = {"X-API-Key": "dev-admin-key"}
 HIS = {"X-API-Key": "dev-his-key"}
@@ -19,7 +22,7 @@ MANAGER = {"X-API-Key": "dev-manager-key"}
 
 @pytest.fixture
 def person(client: TestClient) -> dict[str, Any]:
-    certno = f"110101{uuid.uuid4().int % 10**11:011d}X"
+    certno = next_certno(dt.date(1980, 5, 17), "1")
     body = {
         "certno": certno,
         "psn_name": "欧阳明华",

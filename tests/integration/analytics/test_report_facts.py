@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from medhtap.analytics.reports import DIMENSIONS, cost_report
+from medhtap.services.settlement.identity import next_certno
 
 ADMIN = {"X-API-Key": "dev-admin-key"}
 HIS = {"X-API-Key": "dev-his-key"}
@@ -107,7 +108,7 @@ def settle_cancel_resettle_over_http(client: TestClient) -> None:
         "/v1/persons",
         headers=ADMIN,
         json={
-            "certno": f"{uuid.uuid4().int % 10**17:017d}X",
+            "certno": next_certno(dt.date(1948, 2, 3), "2"),
             "psn_name": "Report Person",
             "gend": "2",
             "brdy": "1948-02-03",

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, text
 from medhtap.analytics import watch
 from medhtap.platform.settings import Settings
 from medhtap.services.api import create_app
+from medhtap.services.settlement.identity import next_certno
 
 ADMIN = {"X-API-Key": "dev-admin-key"}
 HIS = {"X-API-Key": "dev-his-key"}
@@ -35,7 +36,7 @@ def settle_identical_lines(client: TestClient) -> str:
         "/v1/persons",
         headers=ADMIN,
         json={
-            "certno": f"{uuid.uuid4().int % 10**17:017d}X",
+            "certno": next_certno(dt.date(1970, 1, 1), "1"),
             "psn_name": "Watch Person",
             "gend": "1",
             "brdy": "1970-01-01",

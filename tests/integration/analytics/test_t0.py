@@ -7,6 +7,8 @@ import uuid
 
 from fastapi.testclient import TestClient
 
+from medhtap.services.settlement.identity import next_certno
+
 HIS = {"X-API-Key": "dev-his-key"}
 ADMIN = {"X-API-Key": "dev-admin-key"}  # registers persons
 ANALYST = {"X-API-Key": "dev-analyst-key"}
@@ -23,7 +25,7 @@ def _visits(client: TestClient, today: dt.date) -> int:
 def test_a_settlement_is_read_back_by_report_and_sql_right_after_commit(
     client: TestClient,
 ) -> None:
-    certno = f"110101198001{uuid.uuid4().int % 10**6:06d}"
+    certno = next_certno(dt.date(1980, 1, 1), "1")
     person = client.post(
         "/v1/persons",
         headers=ADMIN,

@@ -4,6 +4,7 @@ an unmapped row is dead-lettered and applied once its mapping is added."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import random
 import signal
@@ -22,6 +23,7 @@ from sqlalchemy import Engine, text
 from medhtap.platform.hisdb import HisSettings
 from medhtap.platform.settings import Settings
 from medhtap.services.his.simulate import local_items, simulate
+from medhtap.services.settlement.identity import next_certno
 from medhtap.services.settlement.rules import money
 from medhtap.services.sync import apply, stream
 from medhtap.services.sync.mapping import already_applied, default_mapping, fee_sn, visit_id
@@ -39,7 +41,7 @@ def _persons(engine: Engine, n: int) -> list[str]:
                     " admdvs, acct_balc, psn_status) VALUES (:p, :c, 'Sync Test', '1',"
                     " '1970-01-01', '390', '110105', 0, 'active')"
                 ),
-                {"p": p, "c": f"{random.randrange(10**17):017d}X"},
+                {"p": p, "c": next_certno(dt.date(1970, 1, 1), "1")},
             )
     return psn_nos
 

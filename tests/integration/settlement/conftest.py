@@ -18,6 +18,7 @@ from sqlalchemy.dialects.mysql import insert
 
 from medhtap.schema.person import PersonYearAccumulator
 from medhtap.schema.reference import CatalogItem, Institution
+from medhtap.services.settlement.identity import next_certno
 
 ADMIN = {"X-API-Key": "dev-admin-key"}
 HIS = {"X-API-Key": "dev-his-key"}
@@ -59,9 +60,9 @@ EXAMPLE_LINES = [
 ]
 
 
-def certno() -> str:
-    # not `random`: hypothesis reseeds it per example, which would repeat numbers
-    return f"{uuid.uuid4().int % 10**17:017d}" + "0123456789X"[uuid.uuid4().int % 11]
+def certno(brdy: str = "1980-05-05", gend: str = "1") -> str:
+    """A valid id-card number for this birth date and gender, never repeated in-process."""
+    return next_certno(dt.date.fromisoformat(brdy), gend)
 
 
 @pytest.fixture(scope="session")
@@ -110,7 +111,7 @@ class Factory:
             "/v1/persons",
             headers=ADMIN,
             json={
-                "certno": certno(),
+                "certno": certno(brdy, gend),
                 "psn_name": "Test Person",
                 "gend": gend,
                 "brdy": brdy,

@@ -278,7 +278,7 @@ class TestPersonInput:
         from .conftest import ADMIN, certno
 
         base = {
-            "certno": certno(),
+            "certno": certno("1990-01-01", "1"),
             "psn_name": "A",
             "gend": "1",
             "brdy": "1990-01-01",
@@ -298,5 +298,32 @@ class TestPersonInput:
         assert factory.client.post("/v1/persons", headers=ADMIN, json=base).status_code == 201
         r = factory.client.post("/v1/persons", headers=ADMIN, json=base)
         assert r.status_code == 409 and code(r) == "PERSON_EXISTS"
-        r = factory.client.post("/v1/persons", headers=HIS, json={**base, "certno": certno()})
+
+    def test_certno_must_be_a_valid_id_card_of_this_person(self, factory: Factory) -> None:
+        """Given numbers of the documented shape that fail the check digit, or name another
+        birth date or gender, when registered, then 422 INVALID_CERTNO and nothing stored."""
+        from .conftest import ADMIN, certno
+
+        good = certno("1990-01-01", "2")
+        base = {
+            "psn_name": "B",
+            "gend": "2",
+            "brdy": "1990-01-01",
+            "insutype": "390",
+            "admdvs": "110100",
+        }
+        wrong_digit = good[:17] + ("0" if good[17] != "0" else "1")
+        for bad in (
+            {"certno": wrong_digit},
+            {"certno": good, "brdy": "1990-01-02"},
+            {"certno": good, "gend": "1"},
+            {"certno": "110101" + "19900101" + "0000"},  # 18 digits, no check digit
+        ):
+            r = factory.client.post("/v1/persons", headers=ADMIN, json={**base, **bad})
+            assert r.status_code == 422 and code(r) == "INVALID_CERTNO", (bad, r.text)
+        r = factory.client.post("/v1/persons", headers=ADMIN, json={**base, "certno": good})
+        assert r.status_code == 201, r.text
+        r = factory.client.post(
+            "/v1/persons", headers=HIS, json={**base, "certno": certno("1990-01-01", "1")}
+        )
         assert r.status_code == 403
