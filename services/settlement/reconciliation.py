@@ -7,10 +7,7 @@ cancelled the same day nets to zero in the sums while both rows still count.
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
-
 from medhtap.platform.db import WriteSession
-from medhtap.platform.tx import READ_COMMITTED, run_in_transaction
 from medhtap.services.settlement import errors
 from medhtap.services.settlement import repository as repo
 from medhtap.services.settlement.schemas import (
@@ -22,7 +19,7 @@ from medhtap.services.settlement.schemas import (
     ReconcileOut,
     Totals,
 )
-from medhtap.services.settlement.service import Caller
+from medhtap.services.settlement.units import Caller, Entry
 
 
 def reconcile_unit(session: WriteSession, caller: Caller, body: ReconcileIn) -> ReconcileOut:
@@ -110,18 +107,7 @@ def reconcile_detail_unit(
     )
 
 
-def reconcile(engine: Engine, caller: Caller, body: ReconcileIn) -> ReconcileOut:
-    # READ COMMITTED like every writing unit: the day's figures are one aggregate statement
-    # (one snapshot at either level), and its result is what the stored record says we saw.
-    return run_in_transaction(
-        engine,
-        lambda s: reconcile_unit(s, caller, body),
-        name="reconcile",
-        isolation=READ_COMMITTED,
-    )
-
-
-def reconcile_detail(engine: Engine, caller: Caller, body: ReconcileDetailIn) -> ReconcileDetailOut:
-    return run_in_transaction(
-        engine, lambda s: reconcile_detail_unit(s, caller, body), name="reconcile_detail"
-    )
+# READ COMMITTED like every writing unit: the day's figures are one aggregate statement
+# (one snapshot at either level), and its result is what the stored record says we saw.
+reconcile = Entry(reconcile_unit, name="reconcile")
+reconcile_detail = Entry(reconcile_detail_unit, name="reconcile_detail", writes=False)

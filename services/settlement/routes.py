@@ -1,6 +1,7 @@
 """Settlement service: the transactional API an HIS calls during a visit.
 
-Routes validate and delegate; every rule and every write lives in `service`.
+Routes validate and delegate; every rule and every write lives in the unit modules
+(persons, visits, settling, reconciliation).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from medhtap.services import privacy
 from medhtap.services.auth import Principal, require
 from medhtap.services.deps import RuntimeDep
 from medhtap.services.middleware import request_id_of
-from medhtap.services.settlement import errors, reconciliation, service
+from medhtap.services.settlement import errors, persons, reconciliation, settling, visits
 from medhtap.services.settlement.schemas import (
     FeeBatchIn,
     FeeBatchOut,
@@ -32,6 +33,7 @@ from medhtap.services.settlement.schemas import (
     VisitIn,
     VisitOut,
 )
+from medhtap.services.settlement.units import Caller
 
 router = APIRouter(prefix="/v1", tags=["settlement"])
 
@@ -67,8 +69,8 @@ AUTH = (Unauthorized, Forbidden)
 REPLAY_HEADER = "Idempotent-Replay"
 
 
-def _caller(principal: Principal, request_id: str | None) -> service.Caller:
-    return service.Caller(principal, request_id)
+def _caller(principal: Principal, request_id: str | None) -> Caller:
+    return Caller(principal, request_id)
 
 
 def _idem_key(value: str | None) -> str:
@@ -93,7 +95,7 @@ def _mark_replay(out: SettlementOut, response: Response) -> SettlementOut:
 def create_person(
     body: PersonIn, runtime: RuntimeDep, principal: AdminOnly, request_id: RequestId = None
 ) -> PersonOut:
-    return service.create_person(runtime.write_engine, _caller(principal, request_id), body)
+    return persons.create_person(runtime.write_engine, _caller(principal, request_id), body)
 
 
 @router.get(
@@ -108,7 +110,7 @@ def get_person(
     request: Request,
     year: Annotated[int | None, Query(ge=2000, le=2099)] = None,
 ) -> PersonOut:
-    out = service.get_person(
+    out = persons.get_person(
         runtime.write_engine, _caller(principal, None), psn_no, year or dt.date.today().year
     )
     # fields per role: services/privacy.person_view; non-HIS reads audited before answering
@@ -134,7 +136,7 @@ def get_person(
 def create_visit(
     body: VisitIn, runtime: RuntimeDep, principal: HisOrAdmin, request_id: RequestId = None
 ) -> VisitOut:
-    return service.create_visit(runtime.write_engine, _caller(principal, request_id), body)
+    return visits.create_visit(runtime.write_engine, _caller(principal, request_id), body)
 
 
 @router.post(
@@ -157,7 +159,7 @@ def upload_fees(
     principal: HisOrAdmin,
     request_id: RequestId = None,
 ) -> FeeBatchOut:
-    return service.upload_fees(runtime.write_engine, _caller(principal, request_id), mdtrt_id, body)
+    return visits.upload_fees(runtime.write_engine, _caller(principal, request_id), mdtrt_id, body)
 
 
 @router.delete(
@@ -178,7 +180,7 @@ def revoke_fee(
     principal: HisOrAdmin,
     request_id: RequestId = None,
 ) -> FeeRevokeOut:
-    return service.revoke_fee(
+    return visits.revoke_fee(
         runtime.write_engine, _caller(principal, request_id), mdtrt_id, feedetl_sn
     )
 
@@ -202,7 +204,7 @@ SETTLE_ERRORS = (
 def pre_settle(
     mdtrt_id: MdtrtId, runtime: RuntimeDep, principal: HisOrAdmin, body: SettleBody = None
 ) -> SettlementOut:
-    return service.pre_settle(
+    return settling.pre_settle(
         runtime.write_engine, _caller(principal, None), mdtrt_id, body or SettleIn()
     )
 
@@ -231,13 +233,12 @@ def settle(
     request_id: RequestId = None,
 ) -> SettlementOut:
     key = _idem_key(idempotency_key)
-    out = service.settle(
+    out = settling.settle.with_attempts(runtime.settings.txn_max_attempts)(
         runtime.write_engine,
         _caller(principal, request_id),
         mdtrt_id,
         key,
         body,
-        max_attempts=runtime.settings.txn_max_attempts,
     )
     return _mark_replay(out, response)
 
@@ -266,12 +267,11 @@ def cancel(
     request_id: RequestId = None,
 ) -> SettlementOut:
     key = _idem_key(idempotency_key)
-    out = service.cancel(
+    out = settling.cancel.with_attempts(runtime.settings.txn_max_attempts)(
         runtime.write_engine,
         _caller(principal, request_id),
         setl_id,
         key,
-        max_attempts=runtime.settings.txn_max_attempts,
     )
     return _mark_replay(out, response)
 

@@ -19,6 +19,21 @@ def money(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def line_amount(cnt: Decimal, pric: Decimal) -> Decimal:
+    """det_item_fee_sumamt of one fee line: quantity x unit price, rounded once."""
+    return money(cnt * pric)
+
+
+def balance_after_pay(acct_balc: Decimal, acct_pay: Decimal) -> Decimal:
+    """The personal account after a settlement took `acct_pay` from it."""
+    return acct_balc - acct_pay
+
+
+def balance_after_refund(acct_balc: Decimal, acct_pay: Decimal) -> Decimal:
+    """The personal account after a cancel gave the settlement's `acct_pay` back."""
+    return acct_balc + acct_pay
+
+
 @dataclass(frozen=True)
 class Item:
     """The catalog facts of one item that the rules need."""
@@ -108,6 +123,11 @@ AMOUNTS = (
 )
 
 
+def reversal_amounts(settled: Any) -> dict[str, Decimal]:
+    """The money fields of a reversal row: each of the settlement's `AMOUNTS` negated."""
+    return {k: -getattr(settled, k) for k in AMOUNTS}
+
+
 @dataclass(frozen=True)
 class Result:
     medfee_sumamt: Decimal
@@ -145,7 +165,7 @@ def restriction_broken(item: Item, person: Person, visit_day: dt.date) -> str | 
 
 def split_line(line: Line, person: Person, visit_day: dt.date) -> LineSplit:
     item = line.item
-    amount = money(line.cnt * line.pric)
+    amount = line_amount(line.cnt, line.pric)
     sn, code = line.feedetl_sn, item.item_code
     reason = "class_c" if item.chrgitm_lv == "C" else restriction_broken(item, person, visit_day)
     if reason:
@@ -206,3 +226,4 @@ def settle(
         psn_cash_pay=psn_part - acct,
         lines=splits,
     )
+

@@ -44,8 +44,10 @@ from medhtap.platform.db import make_engine
 from medhtap.platform.errors import MedHTAPError
 from medhtap.platform.settings import Settings
 from medhtap.services.auth import Principal
-from medhtap.services.settlement import errors, service
+from medhtap.services.settlement import errors, settling, visits
+from medhtap.services.settlement import persons as person_units
 from medhtap.services.settlement.schemas import FeeBatchIn, PersonIn, SettleIn, VisitIn
+from medhtap.services.settlement.units import Caller
 
 CRASH_SAFE = os.environ.get("MEDHTAP_CRASH_LAYOUT", "one-region") != "split"
 KILLS = int(os.environ.get("MEDHTAP_CRASH_KILLS", "12"))
@@ -54,8 +56,8 @@ PERSONS_PER_THREAD = 2
 BALANCE = Decimal("1000000.00")
 INSTITUTION = "H11010000001"  # seeded, level 3
 ITEM = "CRASH-A"
-ADMIN = service.Caller(Principal("admin"))
-HIS = service.Caller(Principal("his"))
+ADMIN = Caller(Principal("admin"))
+HIS = Caller(Principal("his"))
 T = TypeVar("T")
 
 
@@ -102,7 +104,7 @@ def _worker(engine: Engine, persons: list[str], acked: Acked, stop: threading.Ev
             begntime=dt.datetime.now(),
             main_diag_code="E11.9",
         )
-        visit = _until_done(partial(service.create_visit, engine, HIS, body), gave_up).mdtrt_id
+        visit = _until_done(partial(visits.create_visit, engine, HIS, body), gave_up).mdtrt_id
         count = 1 + n % 4
         now = dt.datetime.now().replace(microsecond=0)
         batch = FeeBatchIn.model_validate(
@@ -122,12 +124,12 @@ def _worker(engine: Engine, persons: list[str], acked: Acked, stop: threading.Ev
 
         def upload(v: str = visit, b: FeeBatchIn = batch) -> None:
             with contextlib.suppress(errors.DuplicateFeeLine):  # an earlier attempt landed
-                service.upload_fees(engine, HIS, v, b)
+                visits.upload_fees(engine, HIS, v, b)
 
         _until_done(upload, gave_up)
         key = uuid.uuid4().hex
         try:
-            settle = partial(service.settle, engine, HIS, visit, key, SettleIn(use_account=True))
+            settle = partial(settling.settle, engine, HIS, visit, key, SettleIn(use_account=True))
             out = _until_done(settle, gave_up)
         except MedHTAPError as exc:
             with acked.lock:
@@ -139,7 +141,7 @@ def _worker(engine: Engine, persons: list[str], acked: Acked, stop: threading.Ev
         if n % 4 == 0:
             ckey = uuid.uuid4().hex
             try:
-                rev = _until_done(partial(service.cancel, engine, HIS, out.setl_id, ckey), gave_up)
+                rev = _until_done(partial(settling.cancel, engine, HIS, out.setl_id, ckey), gave_up)
             except MedHTAPError as exc:
                 with acked.lock:
                     acked.anomalies.append(f"cancel {out.setl_id}: {exc.code} {exc.message}")
@@ -188,7 +190,7 @@ def _setup(s: Settings) -> list[list[str]]:
                     admdvs="110100",
                     acct_balc=BALANCE,
                 )
-                mine.append(service.create_person(engine, ADMIN, body).psn_no)
+                mine.append(person_units.create_person(engine, ADMIN, body).psn_no)
             persons.append(mine)
         return persons
     finally:
@@ -274,7 +276,7 @@ def _check(engine: Engine, s: Settings, acked: Acked, persons: list[str]) -> lis
     # No replay vouches for a missing settlement: every acked key replays what is stored.
     for key, (setl_id, visit, _) in acked.settlements.items():
         try:
-            out = service.settle(engine, HIS, visit, key, SettleIn(use_account=True))
+            out = settling.settle(engine, HIS, visit, key, SettleIn(use_account=True))
             if out.setl_id != setl_id or not out.replay:
                 bad.append(f"key {key} replayed {out.setl_id} (replay={out.replay}), not {setl_id}")
         except errors.SettlementCancelled:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from medhtap.services.auth import Principal
-from medhtap.services.settlement.service import (
-    Caller,
-    idempotency_scope,
-    mask_certno,
-    normalise_icd10,
-    request_hash,
-)
+from medhtap.services.privacy import mask_certno
+from medhtap.services.settlement.idempotency import idempotency_scope, request_hash
+from medhtap.services.settlement.units import Caller
+from medhtap.services.settlement.visits import normalise_icd10
 
 
 def test_scope_fits_the_column_even_for_long_keys_and_bound_institutions() -> None:

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from .conftest import HIS, Factory
 
-SERVICE_LOG = "medhtap.services.settlement.service"
+SERVICE_LOG = "medhtap.services.settlement.idempotency"
 
 
 def _settled(factory: Factory) -> tuple[str, str, dict[str, Any]]:

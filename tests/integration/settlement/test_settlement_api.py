@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from medhtap.services.settlement import routes, rules, service
+from medhtap.services.settlement import rules, settling
 
 from .conftest import ADMIN, EXAMPLE_LINES, HIS, L2, L3, Factory
 
@@ -214,17 +214,21 @@ class TestIdempotency:
         psn = factory.person("310", "500.00")
         visit = factory.visit(psn)
         factory.fees(visit, EXAMPLE_LINES)
-        real_settle = service.settle
+        real_settle = settling.settle
 
-        def commit_then_crash(*args: Any, **kwargs: Any) -> Any:
-            real_settle(*args, **kwargs)  # committed
-            raise RuntimeError("process died before the reply was sent")
+        class CommitThenCrash:
+            def with_attempts(self, n: int) -> CommitThenCrash:
+                return self
 
-        monkeypatch.setattr(routes.service, "settle", commit_then_crash)
+            def __call__(self, *args: Any, **kwargs: Any) -> Any:
+                real_settle(*args, **kwargs)  # committed
+                raise RuntimeError("process died before the reply was sent")
+
+        monkeypatch.setattr(settling, "settle", CommitThenCrash())
         key = "k-crash-" + visit
         lost = factory.settle(visit, key=key)
         assert lost.status_code == 500
-        monkeypatch.setattr(routes.service, "settle", real_settle)
+        monkeypatch.setattr(settling, "settle", real_settle)
 
         retry = factory.settle(visit, key=key)
         assert retry.status_code == 200 and retry.json()["replay"] is True

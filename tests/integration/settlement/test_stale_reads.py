@@ -24,12 +24,13 @@ from sqlalchemy import Engine, text
 
 from medhtap.platform.db import WriteSession, write_sessionmaker
 from medhtap.services.auth import Principal
-from medhtap.services.settlement import service
+from medhtap.services.settlement import settling, visits
 from medhtap.services.settlement.schemas import FeeBatchIn, SettleIn
+from medhtap.services.settlement.units import Caller
 
 from .conftest import Factory
 
-HIS = service.Caller(Principal("his"))
+HIS = Caller(Principal("his"))
 WAIT_LIMIT_S = 30.0  # a bound on waiting for the blocked state, never a timing assertion
 
 
@@ -89,7 +90,7 @@ def settlement_blocked_behind(
 
 
 def _settle(engine: Engine, visit: str, key: str | None = None) -> Callable[[], Any]:
-    return lambda: service.settle(
+    return lambda: settling.settle(
         engine, HIS, visit, key or uuid.uuid4().hex, SettleIn(use_account=False)
     )
 
@@ -107,7 +108,7 @@ class TestSettlementAfterWaitingOnTheVisitLock:
         factory.fees(visit, [("TST-DRUG-A", "1", "100.00"), ("TST-DRUG-A", "1", "50.00")])
 
         def revoke(s: WriteSession) -> None:
-            service.revoke_fee_unit(s, HIS, visit, "L2")
+            visits.revoke_fee_unit(s, HIS, visit, "L2")
 
         with settlement_blocked_behind(engine, revoke, _settle(engine, visit)) as outcome:
             assert "error" not in outcome, outcome
@@ -137,7 +138,7 @@ class TestSettlementAfterWaitingOnTheVisitLock:
         )
 
         def upload(s: WriteSession) -> None:
-            service.upload_fees_unit(s, HIS, visit, batch)
+            visits.upload_fees_unit(s, HIS, visit, batch)
 
         with settlement_blocked_behind(engine, upload, _settle(engine, visit)) as outcome:
             assert "error" not in outcome, outcome
@@ -155,7 +156,7 @@ class TestSettlementAfterWaitingOnTheVisitLock:
         setl_id = first.json()["setl_id"]
 
         def cancel(s: WriteSession) -> None:
-            service.cancel_unit(s, HIS, setl_id, uuid.uuid4().hex)
+            settling.cancel_unit(s, HIS, setl_id, uuid.uuid4().hex)
 
         with settlement_blocked_behind(engine, cancel, _settle(engine, visit)) as outcome:
             assert "error" not in outcome, outcome
@@ -177,7 +178,7 @@ def test_a_retry_waiting_on_its_key_replays_the_settlement(
     first: dict[str, Any] = {}
 
     def settle_uncommitted(s: WriteSession) -> None:
-        first["out"] = service.settle_unit(s, HIS, visit, key, SettleIn(use_account=False))
+        first["out"] = settling.settle_unit(s, HIS, visit, key, SettleIn(use_account=False))
 
     with settlement_blocked_behind(
         engine, settle_uncommitted, _settle(engine, visit, key), blocked_in=KEY_CLAIM
