@@ -2,6 +2,7 @@
 
 from medhtap.schema.base import Base
 from medhtap.schema.facts import RiskWatermark, SettlementFact
+from medhtap.schema.ingest import IngestCheckpoint
 from medhtap.schema.ops import AuditLog, RiskAlert
 from medhtap.schema.person import AccountLedger, InsuredPerson, PersonYearAccumulator
 from medhtap.schema.reference import CatalogItem, Diagnosis, Institution, Policy, PolicyParam
@@ -27,6 +28,7 @@ __all__ = [
     "Diagnosis",
     "FeeDetail",
     "IdempotencyRecord",
+    "IngestCheckpoint",
     "InsuredPerson",
     "Institution",
     "PersonYearAccumulator",

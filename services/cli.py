@@ -17,6 +17,7 @@ from medhtap.platform.db import make_engine, write_engine
 from medhtap.platform.settings import get_settings
 from medhtap.services.analyst.cli import report_app, risk_app
 from medhtap.services.his.cli import his_app
+from medhtap.services.ingest.cli import ingest
 from medhtap.services.sync.cli import sync_app
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(risk_app, name="risk")
 app.add_typer(his_app, name="his")
 app.add_typer(sync_app, name="sync")
+app.command("ingest")(ingest)
 console = Console()
 
 

@@ -227,3 +227,35 @@ def settle(
         lines=splits,
     )
 
+
+# ---- sums every stored line and settlement satisfies (bulk import checks history) -------
+# Exact, no rounding: each part was rounded before it was summed. A pair (total, parts)
+# means total == sum(parts); a total of None means the parts sum to 0.
+Sums = tuple[tuple[str | None, tuple[str, ...]], ...]
+LINE_SPLIT = ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt")
+SETTLEMENT_SUMS: Sums = (
+    ("medfee_sumamt", LINE_SPLIT),
+    ("medfee_sumamt", ("hifp_pay", "psn_part_amt")),  # psn_part_amt = medfee_sumamt - hifp_pay
+    ("psn_part_amt", ("acct_pay", "psn_cash_pay")),  # psn_cash_pay = psn_part_amt - acct_pay
+)
+
+
+def line_sums(fee_status: str) -> Sums:
+    """A settled line's split adds up to its amount; any other line carries no split
+    (2207 writes it, 2208 clears it)."""
+    if fee_status == "settled":
+        return (("det_item_fee_sumamt", LINE_SPLIT),)
+    return ((None, LINE_SPLIT),)
+
+
+def sums_broken(row: Any, sums: Sums) -> list[str]:
+    """The sums `row` (a mapping of Decimals) breaks, as 'total = a + b'; [] if none."""
+    return [
+        sum_label(total, parts)
+        for total, parts in sums
+        if (row[total] if total else ZERO) != sum((row[p] for p in parts), ZERO)
+    ]
+
+
+def sum_label(total: str | None, parts: tuple[str, ...]) -> str:
+    return f"{total or '0'} = {' + '.join(parts)}"

@@ -1,0 +1,89 @@
+"""One batch: which rows are good, and why each bad one is not."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+
+from . import checks, money
+from .source import Batch
+from .spec import TableSpec
+
+
+@dataclass
+class Checked:
+    data: bytes  # the good rows as CSV, for LOAD DATA
+    good: int
+    rejects: list[dict[str, Any]]
+    batch: Batch
+
+
+def check(spec: TableSpec, file: str, b: Batch, catalogs: dict[str, pa.Array]) -> Checked:
+    t = b.table
+    reasons = checks.new_reasons()
+    checks.check_schema(spec, t, reasons)
+    checks.check_catalogs(spec, t, catalogs, reasons)
+    if spec.name in money.CHECKS:
+        ok = [True] * t.num_rows
+        for i in reasons:
+            ok[i] = False
+        money.CHECKS[spec.name](t, pa.array(ok, pa.bool_()), reasons)
+    rejects: list[dict[str, Any]] = [
+        {
+            "file": file,
+            "line": line,
+            "table": spec.name,
+            "reason": "split: wrong number of columns",
+            "row": text,
+        }
+        for line, text in b.invalid
+    ]
+    if reasons:
+        bad = sorted(reasons)
+        rows = t.take(pa.array(bad, pa.int64())).to_pylist()
+        rejects += [
+            {
+                "file": file,
+                "line": b.lines[i],
+                "table": spec.name,
+                "reason": "; ".join(reasons[i]),
+                "row": r,
+            }
+            for i, r in zip(bad, rows, strict=True)
+        ]
+        rejects.sort(key=lambda r: r["line"])
+    good = t.num_rows - len(reasons)
+    if b.raw is not None and not rejects:
+        data = b.raw  # every line is good: send the bytes as they came
+    elif b.raw is not None:
+        data = _good_lines(b, {r["line"] for r in rejects})
+    else:
+        keep = (
+            t
+            if not reasons
+            else t.filter(
+                pc.invert(pc.is_in(pa.array(range(t.num_rows)), pa.array(sorted(reasons))))
+            )
+        )
+        data = _as_csv(keep)
+    return Checked(data, good, rejects, b)
+
+
+def _good_lines(b: Batch, bad: set[int]) -> bytes:
+    assert b.raw is not None
+    first = b.end_line - b.size + 1
+    lines = b.raw.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    return b"".join(ln + b"\n" for k, ln in enumerate(lines) if first + k not in bad)
+
+
+def _as_csv(t: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    if t.num_rows:
+        pcsv.write_csv(t, sink, pcsv.WriteOptions(include_header=False, quoting_style="needed"))
+    return sink.getvalue().to_pybytes()
