@@ -17,7 +17,7 @@ from medhtap.services import privacy
 from medhtap.services.auth import Principal, require
 from medhtap.services.deps import RuntimeDep
 from medhtap.services.middleware import request_id_of
-from medhtap.services.settlement import errors, persons, reconciliation, settling, visits
+from medhtap.services.settlement import errors, identity, persons, reconciliation, settling, visits
 from medhtap.services.settlement.schemas import (
     FeeBatchIn,
     FeeBatchOut,
@@ -90,11 +90,12 @@ def _mark_replay(out: SettlementOut, response: Response) -> SettlementOut:
     "/persons",
     status_code=status.HTTP_201_CREATED,
     summary="Register an insured person",
-    responses=responses(*AUTH, errors.PersonExists, body=True),
+    responses=responses(*AUTH, errors.PersonExists, errors.InvalidCertno, body=True),
 )
 def create_person(
     body: PersonIn, runtime: RuntimeDep, principal: AdminOnly, request_id: RequestId = None
 ) -> PersonOut:
+    identity.check_certno(body.certno, body.brdy, body.gend)
     return persons.create_person(runtime.write_engine, _caller(principal, request_id), body)
 
 

@@ -46,6 +46,7 @@ from medhtap.platform.settings import Settings
 from medhtap.services.auth import Principal
 from medhtap.services.settlement import errors, settling, visits
 from medhtap.services.settlement import persons as person_units
+from medhtap.services.settlement.identity import next_certno
 from medhtap.services.settlement.schemas import FeeBatchIn, PersonIn, SettleIn, VisitIn
 from medhtap.services.settlement.units import Caller
 
@@ -182,7 +183,7 @@ def _setup(s: Settings) -> list[list[str]]:
             mine = []
             for _ in range(PERSONS_PER_THREAD):
                 body = PersonIn(
-                    certno=f"{uuid.uuid4().int % 10**17:017d}X",
+                    certno=next_certno(dt.date(1970, 1, 1), "1"),
                     psn_name="Crash Test",
                     gend="1",
                     brdy=dt.date(1970, 1, 1),
