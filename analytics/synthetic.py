@@ -4,8 +4,9 @@
     load_synthetic(engine, visits=2000, seed=1)   # engine: a write engine (root/app account)
 
 Deterministic for a seed; a second call with the same seed on the same database finds the
-rows already there and loads nothing. Ids carry the seed (psn_no 'SY<seed>P...', certno
-starting '99'), so several seeds can share a database.
+rows already there and loads nothing. Ids carry the seed (psn_no 'SY<seed>P...'; certno is
+a valid id-card number whose district is chosen by the seed, `_certno`), so several seeds
+can share a database.
 
 Money comes from the settlement service's own rules (`rules.settle`, Decimal), so lines and
 settlements are exactly what 2207 would have stored for them: line splits, sums, deductible
@@ -28,6 +29,7 @@ import datetime as dt
 import random
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -39,6 +41,7 @@ from sqlalchemy import Engine, bindparam, text
 
 from medhtap.schema.facts import SettlementFact
 from medhtap.services.settlement import facts, rules
+from medhtap.services.settlement.identity import ORDER_CODES, REGIONS, make_certno
 from medhtap.services.settlement.rules import ZERO
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
@@ -180,6 +183,17 @@ def read_reference(engine: Engine) -> Reference:
 KIND_WEIGHT = {"drug": 6, "service": 3, "material": 1}
 
 
+def _certno(seed: int, brdy: dt.date, gend: str, born: Counter[tuple[dt.date, str]]) -> str:
+    """A valid id-card number: the seed picks the district, persons of one birth date and
+    gender are numbered by the order code. Unique for seeds that differ modulo 20, with up
+    to 500 persons of a seed per birth date and gender (10M persons: about 170)."""
+    n = born[brdy, gend]
+    if n >= ORDER_CODES:
+        raise ValueError(f"more than {ORDER_CODES} synthetic persons born {brdy}, gender {gend}")
+    born[brdy, gend] += 1
+    return make_certno(brdy, gend, (seed % len(REGIONS)) * ORDER_CODES + n)
+
+
 def _cap_fen(item: CatItem) -> int | None:
     cap = item.item.pric_uplmt_amt
     return int(cap * 100) if cap is not None else None
@@ -219,6 +233,7 @@ def generate(
     cheap = [i for i in ref.items if (_cap_fen(i) or 0) <= 100_000]
     cheap_w = [KIND_WEIGHT[i.item_kind] for i in cheap]
     ppl: list[dict[str, Any]] = []
+    born: Counter[tuple[dt.date, str]] = Counter()
     chunk = Chunk()
     for p in range(persons):
         psn_no = f"SY{seed:03d}P{p:09d}"
@@ -226,7 +241,7 @@ def generate(
         brdy = dt.date(rng.randint(1940, 2022), rng.randint(1, 12), rng.randint(1, 28))
         insutype = "310" if rng.random() < 0.6 else "390"
         acct = fen(rng.randint(0, 500_000) if insutype == "310" else 0)
-        certno = f"99{seed % 1000:03d}{p:012d}X"
+        certno = _certno(seed, brdy, gend, born)
         name = rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN)
         admdvs = rng.choice(ref.institutions)[3]
         chunk.add(

@@ -51,6 +51,7 @@ from medhtap.platform.settings import get_settings
 from medhtap.schema.seed import seed_reference
 from medhtap.services.auth import Principal
 from medhtap.services.settlement import rules, service
+from medhtap.services.settlement.identity import make_certno
 from medhtap.services.settlement.schemas import SettleIn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,7 +100,7 @@ def prepare(s: Any) -> list[str]:
             rows = [
                 (
                     f"BENCH{i:06d}",
-                    f"{900000000000000000 + i:018d}",
+                    make_certno(dt.date(1980, 1, 1), "1", i),  # valid, distinct per i
                     "Bench",
                     "1",
                     dt.date(1980, 1, 1),

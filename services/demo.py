@@ -25,6 +25,7 @@ from medhtap.platform import localdb, migrate
 from medhtap.platform.db import make_engine, write_engine
 from medhtap.platform.settings import Settings
 from medhtap.schema.seed import seed_reference
+from medhtap.services.settlement.identity import next_certno
 from medhtap.services.settlement.rules import AMOUNTS
 
 console = Console()
@@ -62,7 +63,9 @@ def settle_one_visit(base: str) -> dict[str, Any]:
     """One outpatient visit of an employee at a tertiary hospital, the HIS's call sequence."""
     suffix = uuid.uuid4().hex[:10].upper()
     psn_no = f"DEMO{suffix}"
-    certno = f"110101198001{uuid.uuid4().int % 10**6:06d}"  # 18 digits, synthetic
+    # A birth date of its own per run, so runs on one database (almost) never share a number.
+    brdy = dt.date(1950, 1, 1) + dt.timedelta(days=uuid.uuid4().int % 18_000)
+    certno = next_certno(brdy, "1")  # valid for this birth date and gender
     with httpx.Client(base_url=base, headers=HIS, timeout=30) as http:
         _check(
             http.post(
@@ -73,7 +76,7 @@ def settle_one_visit(base: str) -> dict[str, Any]:
                     "certno": certno,
                     "psn_name": "Demo Patient",
                     "gend": "1",
-                    "brdy": "1980-01-01",
+                    "brdy": brdy.isoformat(),
                     "insutype": "310",
                     "admdvs": "110100",
                     "acct_balc": "500.00",

@@ -69,3 +69,21 @@ class TestMake:
     def test_distinct_sequences_give_distinct_numbers(self) -> None:
         day = dt.date(1980, 5, 5)
         assert len({make_certno(day, "2", s) for s in range(CAPACITY)}) == CAPACITY
+
+
+def test_synthetic_persons_get_valid_distinct_numbers_per_seed() -> None:
+    from collections import Counter
+
+    from medhtap.analytics.synthetic import _certno
+
+    day, numbers = dt.date(1961, 7, 9), set()
+    for seed in (1, 2, 907):
+        born: Counter[tuple[dt.date, str]] = Counter()
+        for _ in range(500):
+            for gend in "12":
+                c = _certno(seed, day, gend, born)
+                assert certno_problem(c, day, gend) is None
+                numbers.add(c)
+        with pytest.raises(ValueError):
+            _certno(seed, day, "1", born)
+    assert len(numbers) == 3 * 500 * 2
