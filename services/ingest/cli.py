@@ -58,6 +58,9 @@ def ingest(
     ] = None,
     batch_rows: Annotated[int, typer.Option(help="Parquet rows per transaction")] = 50_000,
     batch_mb: Annotated[float, typer.Option(help="CSV megabytes per transaction")] = 8.0,
+    pause: Annotated[
+        float, typer.Option(help="seconds to wait between batches (leave a busy cluster room)")
+    ] = 0.0,
     show_columns: Annotated[
         bool, typer.Option("--columns", help="print the input columns (Markdown) and stop")
     ] = False,
@@ -72,7 +75,7 @@ def ingest(
         console.print("ingest: name at least one file (or --columns)")
         raise typer.Exit(2)
     s = get_settings()
-    opts = runner.Options(rejects_dir, table, batch_rows, int(batch_mb * (1 << 20)))
+    opts = runner.Options(rejects_dir, table, batch_rows, int(batch_mb * (1 << 20)), pause)
     try:
         runner.plan(files, table)  # a file of no known table fails before anything loads
         console.print(f"[bold cyan]ingest[/] write path: {write_path(s)}")

@@ -3,6 +3,7 @@ previous batch loads, each batch committed with its checkpoint; stats per table.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -50,7 +51,7 @@ class Options:
     table: str | None = None
     batch_rows: int = 50_000  # Parquet
     batch_bytes: int = 8 << 20  # CSV (~50k fee lines)
-    stop_after_batches: int = 0  # tests: stop as if interrupted (0: never)
+    pause_s: float = 0.0  # between batches: leave a busy cluster room
 
 
 def plan(paths: list[Path], table: str | None) -> list[tuple[Path, TableSpec]]:
@@ -141,7 +142,8 @@ def _commit_batch(
                 checkpoint.save(loader.cur, after)
                 conn.commit()
             except BaseException:
-                conn.rollback()
+                with contextlib.suppress(Exception):  # a Ctrl-C may leave no connection
+                    conn.rollback()
                 raise
     for k, v in asdict(after).items():
         setattr(cp, k, v)
@@ -172,7 +174,6 @@ def ingest_file(
     rejects = RejectFile(rejects_path, cp.reject_offset)
     loader = load.Loader(cur, spec, src.columns, src.crlf)
     started = time.perf_counter()
-    batches = 0
     try:
         progress(str(path), cp.byte_offset, src.size)
         for c in _checked(spec, src, cp, catalogs):
@@ -182,16 +183,12 @@ def ingest_file(
             stats.present += c.good - inserted
             stats.rejected += len(c.rejects)
             progress(str(path), cp.byte_offset, src.size)
-            batches += 1
-            if opts.stop_after_batches and batches >= opts.stop_after_batches:
-                raise KeyboardInterrupt
+            if opts.pause_s:
+                time.sleep(opts.pause_s)
         cp.done = True
         conn.begin()
         checkpoint.save(cur, cp)
         conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
     finally:
         stats.seconds += time.perf_counter() - started
         stats.files += 1
