@@ -244,3 +244,23 @@ def down(h: HisSettings, say: Say = print) -> bool:
         time.sleep(0.2)
     say(f"stopped HIS {h.name} (pid {pid})")
     return True
+
+
+def crash(h: HisSettings) -> None:
+    """kill -9 the HIS (tests: a hospital database that dies mid-write)."""
+    pid = _read_pid(h)
+    if pid is None:
+        raise RuntimeError(f"HIS {h.name} is not running")
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        except ChildProcessError:
+            pass
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)

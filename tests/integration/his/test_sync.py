@@ -4,7 +4,6 @@ an unmapped row is dead-lettered and applied once its mapping is added."""
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import random
 import signal
@@ -12,9 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Callable
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -22,114 +18,18 @@ from sqlalchemy import Engine, text
 
 from medhtap.platform.hisdb import HisSettings
 from medhtap.platform.settings import Settings
-from medhtap.services.his.simulate import local_items, simulate
-from medhtap.services.settlement.identity import next_certno
-from medhtap.services.settlement.rules import money
+from medhtap.services.his.simulate import simulate
 from medhtap.services.sync import apply, stream
-from medhtap.services.sync.mapping import already_applied, default_mapping, fee_sn, visit_id
+from medhtap.services.sync.mapping import default_mapping, fee_sn, visit_id
 
-INSTITUTION = "H11010000001"
-
-
-def _persons(engine: Engine, n: int) -> list[str]:
-    psn_nos = [f"SYNC{uuid.uuid4().hex[:12]}" for _ in range(n)]
-    with engine.begin() as conn:
-        for p in psn_nos:
-            conn.execute(
-                text(
-                    "INSERT INTO insured_person (psn_no, certno, psn_name, gend, brdy, insutype,"
-                    " admdvs, acct_balc, psn_status) VALUES (:p, :c, 'Sync Test', '1',"
-                    " '1970-01-01', '390', '110105', 0, 'active')"
-                ),
-                {"p": p, "c": next_certno(dt.date(1970, 1, 1), "1")},
-            )
-    return psn_nos
-
-
-def _register(engine: Engine, his: HisSettings) -> apply.Source:
-    items = [(loc, nat) for loc, nat, _, _ in local_items(his.name) if nat]
-    apply.register(engine, his.name, INSTITUTION, default_mapping(), items)
-    return apply.load_source(engine, his.name)
-
-
-def _his_gtid(his: HisSettings) -> str:
-    with his.connect() as conn, conn.cursor() as cur:
-        # A last mapped write, so the stream has a transaction to reach at the current end.
-        cur.execute(
-            f"INSERT INTO `{his.database}`.patient (mrn, name, id_card_no, gender, birth_date)"
-            " VALUES (%s, 'marker', '110105197001010011', '1', '1970-01-01')",
-            (f"MARK{uuid.uuid4().hex[:12]}",),
-        )
-        cur.execute("SELECT @@gtid_binlog_pos")
-        row = cur.fetchone()
-        assert row is not None
-        return str(row[0])
-
-
-def _wait_caught_up(
-    engine: Engine, his: HisSettings, gtid: str, alive: Callable[[], bool], bound: float = 180
-) -> None:
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        assert alive(), "the sync stopped before reaching the end of the source"
-        pos = apply.position(engine, his.name)
-        if pos is not None and pos.snapshot_done and already_applied(pos.gtid, gtid):
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"sync did not reach {gtid} within {bound:.0f} s")
-
-
-def assert_target_equals_source(engine: Engine, his: HisSettings) -> None:
-    """Every insured encounter is a visit; every live charge of it with a national code is an
-    active line with the same quantity and price; every other line of it is revoked."""
-    mapped = {loc: nat for loc, nat, _, _ in local_items(his.name) if nat}
-    with his.connect(database=his.database) as conn, conn.cursor() as cur:
-        cur.execute(
-            "SELECT e.encounter_id, e.status FROM encounter e JOIN patient p"
-            " ON p.patient_id = e.patient_id WHERE p.insurance_no IS NOT NULL"
-        )
-        encounters = {int(a): str(b) for a, b in cur.fetchall()}
-        cur.execute(
-            "SELECT charge_id, encounter_id, local_item_code, quantity, unit_price FROM charge_item"
-        )
-        charges = cur.fetchall()
-    with engine.connect() as conn:
-        visits = {
-            r[0]
-            for r in conn.execute(
-                text("SELECT mdtrt_id FROM visit WHERE mdtrt_id LIKE :p"), {"p": f"{his.name}-E%"}
-            )
-        }
-        lines = {
-            (r[0], r[1]): (r[2], Decimal(r[3]), Decimal(r[4]), Decimal(r[5]))
-            for r in conn.execute(
-                text(
-                    "SELECT mdtrt_id, feedetl_sn, fee_status, cnt, pric, det_item_fee_sumamt"
-                    " FROM fee_detail WHERE mdtrt_id LIKE :p"
-                ),
-                {"p": f"{his.name}-E%"},
-            )
-        }
-    assert visits == {visit_id(his.name, e) for e in encounters}
-    live: set[tuple[str, str]] = set()
-    for charge_id, enc, local, qty, price in charges:
-        key = (visit_id(his.name, enc), fee_sn(charge_id))
-        if int(enc) not in encounters or local not in mapped:
-            assert key not in lines
-            continue
-        live.add(key)
-        status, cnt, pric, amount = lines[key]
-        assert (cnt, pric, amount) == (Decimal(qty), Decimal(price), money(qty * price))
-        assert status == ("revoked" if encounters[int(enc)] == "cancelled" else "active"), key
-    for key in set(lines) - live:  # deleted in the HIS before settlement
-        assert lines[key][0] == "revoked", key
+from .conftest import INSTITUTION, Kit
 
 
 @pytest.fixture()
 def source(
     settings: Settings, engine: Engine, fresh_his: HisSettings
 ) -> tuple[HisSettings, apply.Source, list[str]]:
-    return fresh_his, _register(engine, fresh_his), _persons(engine, 20)
+    return fresh_his, Kit.register(engine, fresh_his), Kit.persons(engine, 20)
 
 
 def test_snapshot_then_stream_agree_with_the_source(
@@ -144,12 +44,12 @@ def test_snapshot_then_stream_agree_with_the_source(
     worker.start()
     try:
         simulate(his, rate=400, seconds=3, psn_nos=psn_nos, seed=2)  # while it streams
-        _wait_caught_up(engine, his, _his_gtid(his), worker.is_alive)
+        Kit.wait_caught_up(engine, his, Kit.his_gtid(his), worker.is_alive)
     finally:
         stopping.set()
         worker.join(timeout=30)
     assert not worker.is_alive()
-    assert_target_equals_source(engine, his)
+    Kit.assert_target_equals_source(engine, his)
     with engine.connect() as conn:
         reasons = [
             r[0]
@@ -191,14 +91,14 @@ def test_kill_minus_9_of_the_sync_process_loses_and_doubles_nothing(
         writer.join()
         final = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
         try:
-            _wait_caught_up(engine, his, _his_gtid(his), lambda: final.poll() is None)
+            Kit.wait_caught_up(engine, his, Kit.his_gtid(his), lambda: final.poll() is None)
         finally:
             final.terminate()
             final.wait(timeout=30)
     finally:
         writer.join()
     assert kills == 4
-    assert_target_equals_source(engine, his)
+    Kit.assert_target_equals_source(engine, his)
 
 
 def test_dead_letter_applies_once_its_mapping_exists(
@@ -231,7 +131,7 @@ def test_dead_letter_applies_once_its_mapping_exists(
     )
     worker.start()
     try:
-        _wait_caught_up(engine, his, _his_gtid(his), worker.is_alive)
+        Kit.wait_caught_up(engine, his, Kit.his_gtid(his), worker.is_alive)
     finally:
         stopping.set()
         worker.join(timeout=30)
