@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     # after this long (set at login by init_connect, migration 0010): releases forgotten
     # FOR UPDATE locks through the server's own clean close, never through KILL.
     analyst_idle_txn_timeout_s: int = 30
+    # Idempotency records (2207/2208 answers) are kept this many days, then deleted by
+    # TiDB's TTL job or the purge (services/settlement/expiry.py); a key re-sent after that
+    # is a new request.
+    idempotency_ttl_days: int = Field(30, ge=1, le=36_500)
 
     # API keys: "key:role[:institution]" comma separated. Roles: admin, his, analyst, manager.
     api_keys: str = (

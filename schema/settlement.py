@@ -64,7 +64,8 @@ class IdempotencyRecord(Base):
     """The answer given for an Idempotency-Key, committed with the work it describes."""
 
     __tablename__ = "idempotency_record"
-    __table_args__ = (TABLE_ARGS,)
+    # created_at: the purge's batches (expiry, migration 0014; TTL option where TiDB has it)
+    __table_args__ = (Index("ix_idempotency_record_created_at", "created_at"), TABLE_ARGS)
 
     idem_key: Mapped[str] = mapped_column(String(160), primary_key=True)  # scope + ":" + key
     request_hash: Mapped[str] = mapped_column(String(64))

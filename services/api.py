@@ -25,6 +25,7 @@ from medhtap.platform.settings import Settings, get_settings
 from medhtap.services.analyst.watchdog import AnalystWatchdog
 from medhtap.services.deps import Runtime, RuntimeDep
 from medhtap.services.middleware import RequestContext, request_id_of
+from medhtap.services.settlement import expiry
 from medhtap.services.sync import status as sync_status
 
 log = logging.getLogger("medhtap.api")
@@ -104,9 +105,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if s.risk_watch_s > 0:
             watcher.start()
         sync_status.track(rt.write_engine)
+        # Idempotency records expire: TiDB's TTL job where it runs, else our purge.
+        purger = expiry.start(rt.write_engine, s.idempotency_ttl_days)
         try:
             yield
         finally:
+            if purger is not None:
+                purger.stop()
             sync_status.untrack(rt.write_engine)
             if s.risk_watch_s > 0:
                 watcher.stop()
