@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Row, insert, select
+from sqlalchemy import Row, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from medhtap.schema.base import table
@@ -21,6 +21,13 @@ log = logging.getLogger(__name__)
 FACT = table(SettlementFact)
 ITEM = table(CatalogItem)
 DIAG = table(Diagnosis)
+# Built once with bind parameters: per-call statement construction was a large share of a
+# settlement's Python time (bench/settlement_profile.py).
+DIAG_PLACE = select(DIAG.c.block, DIAG.c.chapter).where(DIAG.c.diag_code == bindparam("code"))
+ITEM_KINDS = select(ITEM.c.item_code, ITEM.c.item_kind).where(
+    ITEM.c.item_code.in_(bindparam("codes", expanding=True))
+)
+INSERT_FACT = insert(FACT)
 
 
 SETTLEMENT_FIELDS = ("setl_id", "setl_time", "fixmedins_code", "hosp_lv", "insutype", "med_type")
@@ -33,15 +40,10 @@ def record_settlement(
     (the service's answer), `lines` are its splits (item_code, amount)."""
     lines = list(lines)
     values = {k: getattr(setl, k) for k in (*SETTLEMENT_FIELDS, *AMOUNTS)}
-    diag = session.execute(
-        select(DIAG.c.block, DIAG.c.chapter).where(DIAG.c.diag_code == visit.main_diag_code)
-    ).one()
-    codes = {ln.item_code for ln in lines}
+    diag = session.execute(DIAG_PLACE, {"code": visit.main_diag_code}).one()
+    codes = sorted({ln.item_code for ln in lines})
     kinds: dict[str, str] = {
-        r.item_code: r.item_kind
-        for r in session.execute(
-            select(ITEM.c.item_code, ITEM.c.item_kind).where(ITEM.c.item_code.in_(codes))
-        )
+        r.item_code: r.item_kind for r in session.execute(ITEM_KINDS, {"codes": codes})
     }
     row = facts.settlement_fact(
         values,
@@ -50,7 +52,7 @@ def record_settlement(
         facts.Diag(diag.block, diag.chapter),
         ((kinds[ln.item_code], ln.amount) for ln in lines),
     )
-    session.execute(insert(FACT).values(row))
+    session.execute(INSERT_FACT, row)
     return row
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, and_, case, func, insert, literal, or_, select, update
+from sqlalchemy import Row, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,17 +41,38 @@ FEE_BY_VISIT = "/*+ USE_INDEX(fee_detail, uq_fee_detail_mdtrt_id_feedetl_sn) */"
 LINES_PER_UPDATE = 200
 
 
-def _one(session: Session, stmt: Any, lock: bool) -> Row[Any] | None:
-    if lock:
-        stmt = stmt.with_for_update()
-    return session.execute(stmt).first()
+# The money path's statements are built once, here, with bind parameters: building a
+# SQLAlchemy statement per call (literal values, .with_for_update()) and hashing its cache key
+# was most of a settlement's Python time (bench/settlement_profile.py). Values travel as
+# parameters; the compiled form is cached by the engine.
+class ByKey:
+    """A point read by key, with its locking (FOR UPDATE) twin."""
+
+    def __init__(self, stmt: Any) -> None:
+        self.plain, self.locking = stmt, stmt.with_for_update()
+
+    def first(self, session: Session, lock: bool, **params: Any) -> Row[Any] | None:
+        return session.execute(self.locking if lock else self.plain, params).first()
+
+
+PERSON_BY_NO = ByKey(select(PERSON).where(PERSON.c.psn_no == bindparam("psn_no")))
+VISIT_BY_ID = ByKey(select(VISIT).where(VISIT.c.mdtrt_id == bindparam("mdtrt_id")))
+IDEM_BY_KEY = ByKey(select(IDEM).where(IDEM.c.idem_key == bindparam("idem_key")))
+SETL_BY_ID = ByKey(select(SETL).where(SETL.c.setl_id == bindparam("setl_id")))
+ACC_BY_KEY = ByKey(
+    select(ACC).where(
+        ACC.c.psn_no == bindparam("psn_no"),
+        ACC.c.year == bindparam("year"),
+        ACC.c.med_type == bindparam("med_type"),
+    )
+)
 
 
 # ---- persons ---------------------------------------------------------------------------------
 
 
 def get_person(session: Session, psn_no: str, *, lock: bool = False) -> Row[Any] | None:
-    return _one(session, select(PERSON).where(PERSON.c.psn_no == psn_no), lock)
+    return PERSON_BY_NO.first(session, lock, psn_no=psn_no)
 
 
 def person_exists(session: Session, psn_no: str, certno: str) -> bool:
@@ -59,18 +81,22 @@ def person_exists(session: Session, psn_no: str, certno: str) -> bool:
 
 
 def insert_person(session: Session, values: dict[str, Any]) -> None:
-    session.execute(insert(PERSON).values(**values))
+    session.execute(insert(PERSON), values)
+
+
+SET_BALANCE = (
+    update(PERSON).where(PERSON.c.psn_no == bindparam("b_psn_no")).values(acct_balc=bindparam("b"))
+)
+LEDGER = insert(table(AccountLedger))
 
 
 def set_balance(session: Session, psn_no: str, balance: Decimal) -> None:
-    session.execute(update(PERSON).where(PERSON.c.psn_no == psn_no).values(acct_balc=balance))
+    session.execute(SET_BALANCE, {"b_psn_no": psn_no, "b": balance})
 
 
 def ledger(session: Session, psn_no: str, setl_id: str, amount: Decimal, after: Decimal) -> None:
     session.execute(
-        insert(table(AccountLedger)).values(
-            psn_no=psn_no, setl_id=setl_id, amount=amount, balance_after=after
-        )
+        LEDGER, {"psn_no": psn_no, "setl_id": setl_id, "amount": amount, "balance_after": after}
     )
 
 
@@ -82,8 +108,7 @@ def accumulators(session: Session, psn_no: str, year: int) -> Sequence[Row[Any]]
 def get_accumulator(
     session: Session, psn_no: str, year: int, med_type: str, *, lock: bool = False
 ) -> Row[Any] | None:
-    stmt = select(ACC).where(ACC.c.psn_no == psn_no, ACC.c.year == year, ACC.c.med_type == med_type)
-    return _one(session, stmt, lock)
+    return ACC_BY_KEY.first(session, lock, psn_no=psn_no, year=year, med_type=med_type)
 
 
 def add_to_accumulator(
@@ -126,9 +151,12 @@ def add_to_accumulator(
 # ---- reference -------------------------------------------------------------------------------
 
 
+INST = table(Institution)
+INST_BY_CODE = select(INST).where(INST.c.fixmedins_code == bindparam("code"))
+
+
 def get_institution(session: Session, code: str) -> Row[Any] | None:
-    inst = table(Institution)
-    return session.execute(select(inst).where(inst.c.fixmedins_code == code)).first()
+    return session.execute(INST_BY_CODE, {"code": code}).first()
 
 
 def diagnosis_exists(session: Session, code: str) -> bool:
@@ -146,31 +174,34 @@ def find_policy(
     session: Session, admdvs: str, insutype: str, med_type: str, hosp_lv: int, day: dt.date
 ) -> Row[Any] | None:
     """The policy in force on `day`: the person's region first, else the default region."""
-    stmt = (
-        select(POLICY)
-        .where(
-            POLICY.c.admdvs.in_([admdvs, DEFAULT_REGION]),
-            POLICY.c.insutype == insutype,
-            POLICY.c.med_type == med_type,
-            POLICY.c.hosp_lv == hosp_lv,
-            POLICY.c.begndate <= day,
-            or_(POLICY.c.enddate.is_(None), POLICY.c.enddate >= day),
-        )
-        .order_by((POLICY.c.admdvs == DEFAULT_REGION).asc(), POLICY.c.begndate.desc())
-        .limit(1)
+    params = {"admdvs": admdvs, "insutype": insutype, "med_type": med_type, "hosp_lv": hosp_lv}
+    return session.execute(POLICY_IN_FORCE, params | {"day": day}).first()
+
+
+POLICY_IN_FORCE = (
+    select(POLICY)
+    .where(
+        POLICY.c.admdvs.in_([bindparam("admdvs"), DEFAULT_REGION]),
+        POLICY.c.insutype == bindparam("insutype"),
+        POLICY.c.med_type == bindparam("med_type"),
+        POLICY.c.hosp_lv == bindparam("hosp_lv"),
+        POLICY.c.begndate <= bindparam("day"),
+        or_(POLICY.c.enddate.is_(None), POLICY.c.enddate >= bindparam("day")),
     )
-    return session.execute(stmt).first()
+    .order_by((POLICY.c.admdvs == DEFAULT_REGION).asc(), POLICY.c.begndate.desc())
+    .limit(1)
+)
 
 
 # ---- visits and fee lines --------------------------------------------------------------------
 
 
 def get_visit(session: Session, mdtrt_id: str, *, lock: bool = False) -> Row[Any] | None:
-    return _one(session, select(VISIT).where(VISIT.c.mdtrt_id == mdtrt_id), lock)
+    return VISIT_BY_ID.first(session, lock, mdtrt_id=mdtrt_id)
 
 
 def insert_visit(session: Session, values: dict[str, Any]) -> None:
-    session.execute(insert(VISIT).values(**values))
+    session.execute(insert(VISIT), values)
 
 
 def set_visit_status(session: Session, mdtrt_id: str, status: str) -> None:
@@ -205,57 +236,71 @@ def revoke_fee_line(session: Session, mdtrt_id: str, feedetl_sn: str) -> None:
 
 def active_lines(session: Session, mdtrt_id: str) -> Sequence[Row[Any]]:
     """The visit's active lines with the catalog facts the money rules need."""
-    stmt = (
-        select(
-            FEE.c.feedetl_sn,
-            FEE.c.cnt,
-            FEE.c.pric,
-            FEE.c.fee_ocur_time,
-            ITEM.c.item_code,
-            ITEM.c.item_kind,
-            ITEM.c.chrgitm_lv,
-            ITEM.c.selfpay_prop,
-            ITEM.c.pric_uplmt_amt,
-            ITEM.c.gend_lmt,
-            ITEM.c.age_min,
-            ITEM.c.age_max,
-        )
-        .prefix_with(FEE_BY_VISIT)
-        .join(ITEM, ITEM.c.item_code == FEE.c.item_code)
-        .where(FEE.c.mdtrt_id == mdtrt_id, FEE.c.fee_status == "active")
-        .order_by(FEE.c.feedetl_sn)
+    return session.execute(ACTIVE_LINES, {"mdtrt_id": mdtrt_id}).all()
+
+
+ACTIVE_LINES = (
+    select(
+        FEE.c.feedetl_sn,
+        FEE.c.cnt,
+        FEE.c.pric,
+        FEE.c.fee_ocur_time,
+        ITEM.c.item_code,
+        ITEM.c.item_kind,
+        ITEM.c.chrgitm_lv,
+        ITEM.c.selfpay_prop,
+        ITEM.c.pric_uplmt_amt,
+        ITEM.c.gend_lmt,
+        ITEM.c.age_min,
+        ITEM.c.age_max,
     )
-    return session.execute(stmt).all()
+    .prefix_with(FEE_BY_VISIT)
+    .join(ITEM, ITEM.c.item_code == FEE.c.item_code)
+    .where(FEE.c.mdtrt_id == bindparam("mdtrt_id"), FEE.c.fee_status == "active")
+    .order_by(FEE.c.feedetl_sn)
+)
 
 
 def mark_lines_settled(session: Session, mdtrt_id: str, setl_id: str, splits: list[Any]) -> None:
     """Store each line's split (the analytics read these columns): one UPDATE with CASE per
     chunk of lines instead of one round trip per line."""
-    split_columns = (
-        "fulamt_ownpay_amt",
-        "overlmt_selfpay",
-        "preselfpay_amt",
-        "inscp_scp_amt",
-        "ownpay_reason",
-    )
     for i in range(0, len(splits), LINES_PER_UPDATE):
         chunk = splits[i : i + LINES_PER_UPDATE]
-        values: dict[str, Any] = {"fee_status": "settled", "setl_id": setl_id}
-        for col in split_columns:
-            values[col] = case(
-                {s.feedetl_sn: literal(getattr(s, col), FEE.c[col].type) for s in chunk},
-                value=FEE.c.feedetl_sn,
-                else_=FEE.c[col],
-            )
-        session.execute(
-            update(FEE)
-            .prefix_with(FEE_BY_VISIT)
-            .where(
-                FEE.c.mdtrt_id == mdtrt_id,
-                FEE.c.feedetl_sn.in_([s.feedetl_sn for s in chunk]),
-            )
-            .values(values)
+        params: dict[str, Any] = {"b_mdtrt_id": mdtrt_id, "b_setl_id": setl_id}
+        for j, s in enumerate(chunk):
+            params[f"sn{j}"] = s.feedetl_sn
+            params.update({f"{col}{j}": getattr(s, col) for col in SPLIT_COLUMNS})
+        session.execute(_settle_lines_stmt(len(chunk)), params)
+
+
+SPLIT_COLUMNS = (
+    "fulamt_ownpay_amt",
+    "overlmt_selfpay",
+    "preselfpay_amt",
+    "inscp_scp_amt",
+    "ownpay_reason",
+)
+
+
+@lru_cache(maxsize=64)
+def _settle_lines_stmt(n: int) -> Any:
+    """UPDATE of n lines, each column a CASE on feedetl_sn; one statement per line count."""
+    values: dict[str, Any] = {"fee_status": "settled", "setl_id": bindparam("b_setl_id")}
+    for col in SPLIT_COLUMNS:
+        values[col] = case(
+            {bindparam(f"sn{j}"): bindparam(f"{col}{j}", type_=FEE.c[col].type) for j in range(n)},
+            value=FEE.c.feedetl_sn,
+            else_=FEE.c[col],
         )
+    return (
+        update(FEE)
+        .prefix_with(FEE_BY_VISIT)
+        .where(
+            FEE.c.mdtrt_id == bindparam("b_mdtrt_id"),
+            FEE.c.feedetl_sn.in_([bindparam(f"sn{j}") for j in range(n)]),
+        )
+        .values(values)
+    )
 
 
 def unsettle_lines(session: Session, mdtrt_id: str, setl_id: str) -> int:
@@ -285,7 +330,7 @@ def get_idempotency(session: Session, idem_key: str, *, lock: bool) -> Row[Any] 
     (pessimistic point get). At READ COMMITTED it locks only existing keys (TiDB
     pkg/executor/point_get.go `getAndLock`: "Only Lock the existing keys in RC isolation"),
     so the money units claim their key with `claim_idempotency` instead."""
-    return _one(session, select(IDEM).where(IDEM.c.idem_key == idem_key), lock)
+    return IDEM_BY_KEY.first(session, lock, idem_key=idem_key)
 
 
 def claim_idempotency(session: Session, idem_key: str, request_hash: str) -> Row[Any] | None:
@@ -296,11 +341,8 @@ def claim_idempotency(session: Session, idem_key: str, request_hash: str) -> Row
     waits for the first to end, then gets a duplicate key (the first committed) or the key
     (it rolled back). Returns None when claimed, else the committed record to replay."""
     try:
-        session.execute(
-            insert(IDEM).values(
-                idem_key=idem_key, request_hash=request_hash, status_code=0, response={}
-            )
-        )
+        params = {"idem_key": idem_key, "request_hash": request_hash, "status_code": 0}
+        session.execute(insert(IDEM), params | {"response": {}})
         return None
     except IntegrityError as exc:
         if error_code(exc) != DUPLICATE_KEY:
@@ -316,11 +358,14 @@ def claim_idempotency(session: Session, idem_key: str, request_hash: str) -> Row
 def finish_idempotency(
     session: Session, idem_key: str, status: int, response: dict[str, Any]
 ) -> None:
-    session.execute(
-        update(IDEM)
-        .where(IDEM.c.idem_key == idem_key)
-        .values(status_code=status, response=response)
-    )
+    session.execute(FINISH_IDEM, {"k": idem_key, "status_code": status, "response": response})
+
+
+FINISH_IDEM = (
+    update(IDEM)
+    .where(IDEM.c.idem_key == bindparam("k"))
+    .values(status_code=bindparam("status_code"), response=bindparam("response"))
+)
 
 
 def put_idempotency(
@@ -334,7 +379,7 @@ def put_idempotency(
 
 
 def get_settlement(session: Session, setl_id: str, *, lock: bool = False) -> Row[Any] | None:
-    return _one(session, select(SETL).where(SETL.c.setl_id == setl_id), lock)
+    return SETL_BY_ID.first(session, lock, setl_id=setl_id)
 
 
 def reversal_of(session: Session, mdtrt_id: str, setl_id: str) -> Row[Any] | None:
@@ -354,7 +399,7 @@ def lines_of_settlement(session: Session, mdtrt_id: str, setl_id: str) -> list[s
 
 
 def insert_settlement(session: Session, values: dict[str, Any]) -> None:
-    session.execute(insert(SETL).values(**values))
+    session.execute(insert(SETL), values)
 
 
 def mark_cancelled(session: Session, setl_id: str, when: dt.datetime) -> None:
@@ -409,12 +454,16 @@ def audit(
     request_id: str | None = None,
 ) -> None:
     session.execute(
-        insert(table(AuditLog)).values(
-            actor=actor,
-            action=action,
-            entity=entity,
-            entity_id=entity_id,
-            detail=detail,
-            request_id=request_id,
-        )
+        AUDIT,
+        {
+            "actor": actor,
+            "action": action,
+            "entity": entity,
+            "entity_id": entity_id,
+            "detail": detail,
+            "request_id": request_id,
+        },
     )
+
+
+AUDIT = insert(table(AuditLog))
