@@ -15,7 +15,7 @@ class Visit(Base):
     __tablename__ = "visit"
     __table_args__ = (
         CheckConstraint("med_type IN ('outpatient', 'inpatient')", name="med_type"),
-        CheckConstraint("vis_status IN ('open', 'settled')", name="vis_status"),
+        CheckConstraint("vis_status IN ('open', 'settled', 'cancelled')", name="vis_status"),
         Index("ix_visit_psn_no_begntime", "psn_no", "begntime"),
         Index("ix_visit_fixmedins_code_begntime", "fixmedins_code", "begntime"),
         TABLE_ARGS,
@@ -29,6 +29,9 @@ class Visit(Base):
     begntime: Mapped[dt.datetime] = mapped_column(DateTime)  # admission / visit start
     endtime: Mapped[dt.datetime | None] = mapped_column(DateTime)  # discharge
     main_diag_code: Mapped[str] = mapped_column(String(16))
+    # 2402 discharge (migration 0014): diagnosis at discharge, disposition (离院方式)
+    dscg_maindiag_code: Mapped[str | None] = mapped_column(String(16))
+    dscg_way: Mapped[str | None] = mapped_column(String(2))
     vis_status: Mapped[str] = mapped_column(String(16), default="open")
     created_at: Mapped[dt.datetime] = mapped_column(DATETIME6, server_default=func.now(6))
 

@@ -143,3 +143,45 @@ class InvalidCertno(ValidationFailed):
     region), or its birth date or gender differs from the person's brdy and gend."""
 
     code = "INVALID_CERTNO"
+
+
+class NotDischarged(Conflict):
+    """An inpatient visit settles only after its discharge (2402) is recorded."""
+
+    code = "NOT_DISCHARGED"
+
+
+class NotInpatient(Conflict):
+    """Only an inpatient visit (admission) has a discharge."""
+
+    code = "NOT_INPATIENT"
+
+
+class AlreadyDischarged(Conflict):
+    """The visit's discharge is already recorded."""
+
+    code = "ALREADY_DISCHARGED"
+
+
+class VisitCancelled(Conflict):
+    """The registration or admission was cancelled (2202/2404): nothing more happens on it."""
+
+    code = "VISIT_CANCELLED"
+
+
+class VisitHasSettlement(Conflict):
+    """The visit has settled fees: cancel its settlement (2208) before the visit."""
+
+    code = "VISIT_HAS_SETTLEMENT"
+
+
+class InvalidCursor(ValidationFailed):
+    """The pagination cursor is not one this API handed out."""
+
+    code = "INVALID_CURSOR"
+
+
+class DischargeBeforeAdmission(ValidationFailed):
+    """The discharge time is before the admission time (begntime)."""
+
+    code = "INVALID_ENDTIME"

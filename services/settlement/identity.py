@@ -42,7 +42,7 @@ def certno_problem(certno: str, brdy: dt.date, gend: str) -> str | None:
     try:
         number = ric.validate(certno)
     except ValidationError as exc:
-        return f"not a valid resident id-card number: {exc.message}"
+        return f"not a valid resident id-card number: {exc}"
     if ric.get_birth_date(number) != brdy:
         return "the id-card number's birth date differs from brdy"
     if gend != NOT_STATED and certno_gender(number) != gend:

@@ -190,6 +190,8 @@ SETTLE_ERRORS = (
     *AUTH,
     errors.VisitNotFound,
     errors.AlreadySettled,
+    errors.VisitCancelled,
+    errors.NotDischarged,
     errors.PersonSuspended,
     errors.NoFeeLines,
     errors.NoPolicy,

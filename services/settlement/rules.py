@@ -96,6 +96,57 @@ class Used:
     hifp_paid: Decimal = ZERO
 
 
+# ---- national med_type codes (issue 13.2): policy per code, as data --------------------------
+
+
+@dataclass(frozen=True)
+class MedType:
+    """How a national med_type code is paid. `benefit` names the policy row (policy.med_type)
+    and the yearly accumulator the code uses: its ratio, deductible and annual cap."""
+
+    code: str
+    name: str
+    benefit: str  # 'outpatient' or 'inpatient'
+    inpatient: bool  # an admission: discharge (2402) before settlement, length of stay
+    deductible: bool  # False: no deductible on this code
+    pooled: bool  # False: no fund pays; the personal account and cash only
+
+
+MED_TYPES = {
+    m.code: m
+    for m in (
+        MedType("11", "general outpatient", "outpatient", False, True, True),
+        # chronic and special diseases: the inpatient ratio of the level, no deductible;
+        # paid under the inpatient annual cap, as the inpatient policy row says
+        MedType("14", "chronic/special-disease outpatient", "inpatient", False, False, True),
+        MedType("21", "general inpatient", "inpatient", True, True, True),
+        MedType("41", "pharmacy purchase", "outpatient", False, False, False),
+    )
+}
+# The words the API took before the national codes: still accepted on input.
+LEGACY_MED_TYPES = {"outpatient": "11", "inpatient": "21"}
+
+
+def med_type(code: str) -> MedType:
+    return MED_TYPES[LEGACY_MED_TYPES.get(code, code)]
+
+
+def is_inpatient(code: str) -> bool:
+    return med_type(code).inpatient
+
+
+def benefit_for(code: str, policy: Benefit) -> Benefit:
+    """The policy row as this med_type pays it: no deductible where the code has none, a
+    zero ratio where no fund pays (the fund share is then 0.00, the rest the person's)."""
+    m = med_type(code)
+    return Benefit(
+        dedc_amt=policy.dedc_amt if m.deductible else ZERO,
+        dedc_scope=policy.dedc_scope,
+        pool_prop=policy.pool_prop if m.pooled else Decimal("0"),
+        annual_cap=policy.annual_cap,
+    )
+
+
 @dataclass(frozen=True)
 class LineSplit:
     feedetl_sn: str

@@ -18,6 +18,7 @@ from medhtap.services.settlement.idempotency import (
     replay_settlement,
     request_hash,
 )
+from medhtap.services.settlement.lifecycle import check_settleable
 from medhtap.services.settlement.mapping import (
     reversal_out,
     reversal_row,
@@ -35,6 +36,7 @@ def visit_and_person(
     if visit is None:
         raise errors.VisitNotFound(f"no visit {mdtrt_id!r}")
     caller.principal.check_institution(visit.fixmedins_code)
+    check_settleable(visit, final=lock)  # cancelled; an inpatient stay not discharged (2207)
     if visit.vis_status != "open":
         raise errors.AlreadySettled("the visit is already settled; cancel it first")
     person = repo.get_person(session, visit.psn_no, lock=lock)

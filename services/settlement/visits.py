@@ -79,6 +79,8 @@ def open_visit(session: WriteSession, caller: Caller, mdtrt_id: str) -> Row[Any]
     if visit is None:
         raise errors.VisitNotFound(f"no visit {mdtrt_id!r}")
     caller.principal.check_institution(visit.fixmedins_code)
+    if visit.vis_status == "cancelled":
+        raise errors.VisitCancelled("the visit was cancelled")
     if visit.vis_status != "open":
         raise errors.VisitNotOpen("the visit is settled; cancel the settlement first")
     return visit

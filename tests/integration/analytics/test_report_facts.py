@@ -157,6 +157,9 @@ def settle_cancel_resettle_over_http(client: TestClient) -> None:
         return str(r.json()["setl_id"])
 
     fees([(DRUG, "2", "40.00"), (MATERIAL, "1", "300.00")], 1)
+    out = {"endtime": dt.datetime.now().isoformat(), "dscg_maindiag_code": "I21.9", "dscg_way": "1"}
+    r = client.post(f"/v1/visits/{mdtrt_id}/discharge", headers=HIS, json=out)
+    assert r.status_code == 200, r.text  # a stay settles after its discharge (2402)
     first = settle()
     key = {**HIS, "Idempotency-Key": uuid.uuid4().hex}
     assert client.post(f"/v1/settlements/{first}/cancel", headers=key).status_code == 200

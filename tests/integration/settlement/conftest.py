@@ -145,6 +145,18 @@ class Factory:
         assert r.status_code == 201, r.text
         return str(r.json()["mdtrt_id"])
 
+    def discharge(self, mdtrt_id: str, endtime: dt.datetime | None = None) -> Any:
+        """2402: the stay ends now (or at `endtime`), discharged on medical advice."""
+        return self.client.post(
+            f"/v1/visits/{mdtrt_id}/discharge",
+            headers=HIS,
+            json={
+                "endtime": (endtime or dt.datetime.now()).isoformat(),
+                "dscg_maindiag_code": "E11.9",
+                "dscg_way": "1",
+            },
+        )
+
     def fees(self, mdtrt_id: str, lines: list[tuple[str, str, str]], start: int = 1) -> list[str]:
         now = dt.datetime.now().replace(microsecond=0).isoformat()
         body = {

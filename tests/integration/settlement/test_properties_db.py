@@ -83,6 +83,8 @@ def test_http_settlement_equals_the_rules_and_stored_rows_add_up(
     factory.used(psn, kind, dedc=str(dedc_used), hifp=str(hifp_paid))
     visit = factory.visit(psn, inst, kind)
     factory.fees(visit, [(c, str(n), str(p)) for c, n, p in lines])
+    if kind == "inpatient":
+        assert factory.discharge(visit).status_code == 200
 
     r = factory.settle(visit, use_account=use_account)
     assert r.status_code == 200, r.text

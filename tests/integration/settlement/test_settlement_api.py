@@ -113,6 +113,7 @@ class TestWorkedExamplesOverHttp:
         factory.used(psn, "inpatient", hifp="249800.00")
         visit = factory.visit(psn, L2, "inpatient")
         factory.fees(visit, [("TST-A", "1", "3000.00"), ("TST-B20", "1", "2000.00")])
+        assert factory.discharge(visit).status_code == 200
 
         body = factory.settle(visit, use_account=True).json()
 

@@ -1,5 +1,6 @@
 """idempotency records expire: TiDB TTL option when the server runs TTL jobs, an index on
-created_at for the bounded purge that replaces it elsewhere (issue 13.3)
+created_at for the bounded purge that replaces it elsewhere (issue 13.3); visit lifecycle:
+discharge diagnosis and disposition (2402), cancelled visits (2202/2404) (issue 13.2)
 
 Revision ID: 0014
 Revises: 0015
@@ -11,6 +12,7 @@ doing what it did when later code changes.
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 from medhtap.migrations.helpers import is_tidb, settings
@@ -22,6 +24,20 @@ depends_on: str | Sequence[str] | None = None
 
 TABLE = "idempotency_record"
 INDEX = "ix_idempotency_record_created_at"
+VIS_STATUS = "ck_visit_vis_status"
+
+
+def _checks_enforced() -> bool:
+    # TiDB keeps CHECK constraints only with tidb_enable_check_constraint on (off here).
+    row = op.get_bind().exec_driver_sql("SHOW VARIABLES LIKE 'tidb_enable_check_constraint'")
+    found = row.first()
+    return found is None or str(found[1]).upper() in ("1", "ON")
+
+
+def _vis_status_check(values: str) -> None:
+    if _checks_enforced():
+        op.drop_constraint(VIS_STATUS, "visit", type_="check")
+        op.create_check_constraint(VIS_STATUS, "visit", f"vis_status IN ({values})")
 
 
 def _ttl_jobs_run() -> bool:
@@ -33,6 +49,9 @@ def _ttl_jobs_run() -> bool:
 
 
 def upgrade() -> None:
+    op.add_column("visit", sa.Column("dscg_maindiag_code", sa.String(16), nullable=True))
+    op.add_column("visit", sa.Column("dscg_way", sa.String(2), nullable=True))
+    _vis_status_check("'open', 'settled', 'cancelled'")
     op.create_index(INDEX, TABLE, ["created_at"])
     if _ttl_jobs_run():
         days = int(settings().idempotency_ttl_days)
@@ -47,3 +66,7 @@ def downgrade() -> None:
     if "TTL=" in ddl:
         op.execute(f"ALTER TABLE {TABLE} REMOVE TTL")
     op.drop_index(INDEX, table_name=TABLE)
+    # Where checks are enforced, a database holding cancelled visits refuses to go back.
+    _vis_status_check("'open', 'settled'")
+    op.drop_column("visit", "dscg_way")
+    op.drop_column("visit", "dscg_maindiag_code")
