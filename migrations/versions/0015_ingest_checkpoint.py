@@ -25,6 +25,7 @@ def upgrade() -> None:
         "ingest_checkpoint",
         sa.Column("content_sha256", sa.String(64), nullable=False),
         sa.Column("target_table", sa.String(64), nullable=False),
+        sa.Column("lane", sa.SmallInteger(), autoincrement=False, nullable=False),
         sa.Column("file_name", sa.String(512), nullable=False),
         sa.Column("file_size", sa.BigInteger(), nullable=False),
         sa.Column("byte_offset", sa.BigInteger(), nullable=False),
@@ -36,7 +37,7 @@ def upgrade() -> None:
         sa.Column("done", sa.Boolean(), nullable=False),
         sa.Column("updated_at", mysql.DATETIME(fsp=6), nullable=False),
         sa.PrimaryKeyConstraint(
-            "content_sha256", "target_table", name=op.f("pk_ingest_checkpoint")
+            "content_sha256", "target_table", "lane", name=op.f("pk_ingest_checkpoint")
         ),
         mysql_charset="utf8mb4",
         mysql_collate="utf8mb4_bin",

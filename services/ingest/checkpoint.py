@@ -1,5 +1,9 @@
 """Where an import of one file stands, stored in TiDB and written in the same transaction
-as the batch it covers: a kill at any moment leaves the rows and the position in step."""
+as the batch it covers: a kill at any moment leaves the rows and the position in step.
+
+Two connections (lanes) load batches at once and commit them in file order, each writing
+only its own row (no write conflict between them); so the committed batches are always a
+prefix of the file, and the lane row with the highest offset says where it ends."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 COLUMNS = (
     "content_sha256",
     "target_table",
+    "lane",
     "file_name",
     "file_size",
     "byte_offset",
@@ -25,35 +30,41 @@ COLUMNS = (
 class Checkpoint:
     content_sha256: str  # the file's identity: the same content is the same import
     target_table: str
+    lane: int
     file_name: str
     file_size: int
     byte_offset: int = 0  # CSV: bytes consumed; Parquet: rows consumed
     line_no: int = 0  # last line (row) consumed
-    rows_loaded: int = 0
+    rows_loaded: int = 0  # counts: this lane's batches
     rows_present: int = 0  # good rows whose natural key was already there
     rows_rejected: int = 0
     reject_offset: int = 0  # length of the reject file when this was committed
     done: bool = False
 
 
-def read(cur: Any, sha: str, target: str) -> Checkpoint | None:
+def read(cur: Any, sha: str, target: str) -> list[Checkpoint]:
     cur.execute(
         f"SELECT {', '.join(COLUMNS)} FROM ingest_checkpoint "
-        "WHERE content_sha256 = %s AND target_table = %s",
+        "WHERE content_sha256 = %s AND target_table = %s ORDER BY lane",
         (sha, target),
     )
-    row = cur.fetchone()
-    if row is None:
-        return None
-    values = dict(zip(COLUMNS, row, strict=True))
-    values["done"] = bool(values["done"])
-    return Checkpoint(**values)
+    out = []
+    for row in cur.fetchall():
+        values = dict(zip(COLUMNS, row, strict=True))
+        values["done"] = bool(values["done"])
+        out.append(Checkpoint(**values))
+    return out
+
+
+def position(lanes: list[Checkpoint]) -> Checkpoint | None:
+    """The lane that committed last: where the file stands."""
+    return max(lanes, key=lambda c: c.byte_offset, default=None)
 
 
 def save(cur: Any, cp: Checkpoint) -> None:
     """Upsert; the caller's transaction commits it together with the batch."""
     values = asdict(cp)
-    updates = ", ".join(f"{c} = VALUES({c})" for c in COLUMNS[2:])
+    updates = ", ".join(f"{c} = VALUES({c})" for c in COLUMNS[3:])
     cur.execute(
         f"INSERT INTO ingest_checkpoint ({', '.join(COLUMNS)}, updated_at) "
         f"VALUES ({', '.join(['%s'] * len(COLUMNS))}, NOW(6)) "

@@ -58,6 +58,7 @@ def ingest(
     ] = None,
     batch_rows: Annotated[int, typer.Option(help="Parquet rows per transaction")] = 50_000,
     batch_mb: Annotated[float, typer.Option(help="CSV megabytes per transaction")] = 8.0,
+    lanes: Annotated[int, typer.Option(help="connections loading at once")] = 2,
     pause: Annotated[
         float, typer.Option(help="seconds to wait between batches (leave a busy cluster room)")
     ] = 0.0,
@@ -75,10 +76,12 @@ def ingest(
         console.print("ingest: name at least one file (or --columns)")
         raise typer.Exit(2)
     s = get_settings()
-    opts = runner.Options(rejects_dir, table, batch_rows, int(batch_mb * (1 << 20)), pause)
+    opts = runner.Options(rejects_dir, table, batch_rows, int(batch_mb * (1 << 20)), pause, lanes)
     try:
         runner.plan(files, table)  # a file of no known table fails before anything loads
-        console.print(f"[bold cyan]ingest[/] write path: {write_path(s)}")
+        console.print(
+            f"[bold cyan]ingest[/] write path: {write_path(s, opts.lanes)}", soft_wrap=True
+        )
         bar, update = _progress_bar()
         with bar:
             stats = runner.run(s, files, opts, update)

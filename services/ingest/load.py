@@ -13,8 +13,6 @@ import pymysql
 from sqlalchemy.engine import make_url
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from medhtap.platform.capabilities import probe
-from medhtap.platform.db import make_engine
 from medhtap.platform.settings import Settings
 from medhtap.platform.tx import RETRYABLE_CODES, error_code, is_region_error
 
@@ -111,18 +109,31 @@ class Loader:
         self.dir.cleanup()
 
 
-def write_path(settings: Settings) -> str:
+def store(cur: Any) -> str:
+    """The storage engine the server reports (unistore, tikv, ...), or 'mysql'."""
+    cur.execute("SELECT VERSION()")
+    if "TiDB" not in str(cur.fetchone()[0]):
+        return "mysql"
+    cur.execute("SELECT tidb_version()")
+    line = next((x for x in str(cur.fetchone()[0]).splitlines() if x.startswith("Store:")), "")
+    return line.removeprefix("Store:").strip() or "unknown"
+
+
+def write_path(settings: Settings, lanes: int) -> str:
     """Which write path this store gets, said before the import starts."""
-    engine = make_engine(settings.url(), settings=settings, pool_size=1)
+    conn = connect(settings)
     try:
-        caps = probe(engine, settings.database)
+        kind = store(conn.cursor())
     finally:
-        engine.dispose()
-    base = "LOAD DATA LOCAL INFILE ... IGNORE, one transaction per batch with its checkpoint"
-    if caps.store == "tikv":
+        conn.close()
+    base = (
+        f"LOAD DATA LOCAL INFILE ... IGNORE on {lanes} connection(s), one optimistic "
+        "transaction per batch with its checkpoint, committed in file order"
+    )
+    if kind == "tikv":
         return (
-            f"{base} (store tikv: IMPORT INTO / TiDB Lightning physical import are available "
-            "on this cluster for an empty table from server-readable storage, but commit no "
-            "checkpoint with the rows; use them for a first bulk load of a fresh cluster)"
+            f"{base} (store tikv: IMPORT INTO / TiDB Lightning physical import exist on this "
+            "cluster, but need an empty table and server-readable storage and commit no "
+            "checkpoint with the rows: not used)"
         )
-    return f"{base} (store {caps.store}: IMPORT INTO needs PD and TiKV's import service)"
+    return f"{base} (store {kind}: IMPORT INTO needs PD and TiKV's import service)"

@@ -3,20 +3,22 @@ previous batch loads, each batch committed with its checkpoint; stats per table.
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pymysql
 
 from medhtap.platform.settings import Settings
 
-from . import checkpoint, load, validate
+from . import checkpoint, lanes, load, validate
 from .errors import IngestError
 from .rejects import RejectFile, default_path
 from .source import Source, content_hash, open_source
@@ -52,6 +54,7 @@ class Options:
     batch_rows: int = 50_000  # Parquet
     batch_bytes: int = 8 << 20  # CSV (~50k fee lines)
     pause_s: float = 0.0  # between batches: leave a busy cluster room
+    lanes: int = 2  # connections loading at once (commits stay in file order)
 
 
 def plan(paths: list[Path], table: str | None) -> list[tuple[Path, TableSpec]]:
@@ -120,38 +123,8 @@ def _checked(
         stop.set()
 
 
-def _commit_batch(
-    conn: Any, loader: load.Loader, c: validate.Checked, cp: checkpoint.Checkpoint, rejects: int
-) -> int:
-    """The batch's rows and the checkpoint after it, in one transaction (re-run whole on a
-    retryable error); `cp` moves on only once it committed. Rows inserted."""
-    for attempt in load.retrying:
-        with attempt:
-            try:
-                conn.begin()
-                inserted = loader.load(c.data) if c.good else 0
-                after = replace(
-                    cp,
-                    byte_offset=c.batch.end_offset,
-                    line_no=c.batch.end_line,
-                    rows_loaded=cp.rows_loaded + inserted,
-                    rows_present=cp.rows_present + c.good - inserted,
-                    rows_rejected=cp.rows_rejected + len(c.rejects),
-                    reject_offset=rejects,
-                )
-                checkpoint.save(loader.cur, after)
-                conn.commit()
-            except BaseException:
-                with contextlib.suppress(Exception):  # a Ctrl-C may leave no connection
-                    conn.rollback()
-                raise
-    for k, v in asdict(after).items():
-        setattr(cp, k, v)
-    return inserted
-
-
 def ingest_file(
-    conn: Any,
+    conns: list[Any],
     path: Path,
     spec: TableSpec,
     catalogs: dict[str, pa.Array],
@@ -162,37 +135,64 @@ def ingest_file(
     src = open_source(path, opts.batch_rows, opts.batch_bytes)
     _check_header(spec, src)
     sha = content_hash(path)
-    cur = conn.cursor()
-    cp = checkpoint.read(cur, sha, spec.name)
-    conn.commit()
+    cur = conns[0].cursor()
+    stored = checkpoint.read(cur, sha, spec.name)
+    conns[0].commit()
     rejects_path = default_path(path, opts.rejects_dir)
-    if cp and cp.done:
+    if any(c.done for c in stored):
         stats.skipped_files += 1
         progress(str(path), src.size, src.size)
         return rejects_path
-    cp = cp or checkpoint.Checkpoint(sha, spec.name, str(path)[-512:], src.size)
-    rejects = RejectFile(rejects_path, cp.reject_offset)
-    loader = load.Loader(cur, spec, src.columns, src.crlf)
+    new = checkpoint.Checkpoint(sha, spec.name, 0, str(path)[-512:], src.size)
+    at = checkpoint.position(stored) or new
+    rejects = RejectFile(rejects_path, at.reject_offset)
+    turns = lanes.Turns()
+    by_lane = {c.lane: c for c in stored}
+    workers = [
+        lanes.Lane(
+            conn,
+            load.Loader(conn.cursor(), spec, src.columns, src.crlf),
+            by_lane.get(k, replace(new, lane=k)),
+            rejects,
+            turns,
+        )
+        for k, conn in enumerate(conns)
+    ]
     started = time.perf_counter()
+    pool = ThreadPoolExecutor(len(workers), thread_name_prefix="ingest-lane")
+    pending: deque[tuple[validate.Checked, Future[int]]] = deque()
+
+    def finish_one() -> None:
+        c, f = pending.popleft()
+        inserted = f.result()
+        stats.loaded += inserted
+        stats.present += c.good - inserted
+        stats.rejected += len(c.rejects)
+        progress(str(path), c.batch.end_offset, src.size)
+        if opts.pause_s:
+            time.sleep(opts.pause_s)
+
     try:
-        progress(str(path), cp.byte_offset, src.size)
-        for c in _checked(spec, src, cp, catalogs):
-            reject_offset = rejects.write(c.rejects)
-            inserted = _commit_batch(conn, loader, c, cp, reject_offset)
-            stats.loaded += inserted
-            stats.present += c.good - inserted
-            stats.rejected += len(c.rejects)
-            progress(str(path), cp.byte_offset, src.size)
-            if opts.pause_s:
-                time.sleep(opts.pause_s)
-        cp.done = True
-        conn.begin()
-        checkpoint.save(cur, cp)
-        conn.commit()
+        progress(str(path), at.byte_offset, src.size)
+        for i, c in enumerate(_checked(spec, src, at, catalogs)):
+            if len(pending) == len(workers):
+                finish_one()  # the lane of batch i is free again
+            pending.append((c, pool.submit(workers[i % len(workers)].run, i, c)))
+        while pending:
+            finish_one()
+        last = max(workers, key=lambda w: w.cp.byte_offset)
+        conns[0].begin()
+        checkpoint.save(cur, replace(last.cp, done=True))
+        conns[0].commit()
+    except BaseException:
+        turns.fail()
+        raise
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         stats.seconds += time.perf_counter() - started
         stats.files += 1
-        loader.close()
+        for w in workers:
+            w.loader.close()
         rejects.close()
     return rejects_path
 
@@ -200,14 +200,23 @@ def ingest_file(
 def run(settings: Settings, paths: list[Path], opts: Options, progress: Progress) -> RunStats:
     work = plan(paths, opts.table)
     out = RunStats()
-    conn = load.connect(settings)
+    conns = [load.connect(settings) for _ in range(max(1, opts.lanes))]
     try:
-        cur = conn.cursor()
+        cur = conns[0].cursor()
+        try:
+            cur.execute("SELECT 1 FROM ingest_checkpoint LIMIT 1")
+        except pymysql.err.ProgrammingError as e:
+            raise IngestError(
+                f"{settings.database} is not migrated for imports ({e.args[1]}): "
+                "run `medhtap db migrate` and `medhtap db seed`",
+                code="INGEST_NOT_MIGRATED",
+            ) from None
         catalogs = read_catalogs(cur)
-        conn.commit()
+        conns[0].commit()
         for path, spec in work:
             st = out.tables.setdefault(spec.name, TableStats())
-            out.rejects.append(ingest_file(conn, path, spec, catalogs, opts, st, progress))
+            out.rejects.append(ingest_file(conns, path, spec, catalogs, opts, st, progress))
     finally:
-        conn.close()
+        for conn in conns:
+            conn.close()
     return out

@@ -1,0 +1,215 @@
+"""Bulk import: `medhtap ingest` of N fee lines vs the server's own LOAD DATA of the same
+rows, in the same run.
+
+    .venv/bin/python bench/ingest_bench.py [--fee-lines 1000000] [--rounds 1] [--write]
+
+A fresh database (medhtap_bench_ingest), migrated and seeded; one CSV export of N synthetic
+fee lines (analytics/synthetic.py, read only). Each round, in alternating order:
+- LOAD DATA: `LOAD DATA LOCAL INFILE ... IGNORE INTO TABLE` a fresh copy of fee_detail
+  (CREATE TABLE ... LIKE: same partitions and indexes), the same column mapping the import
+  uses, the whole file in one autocommit statement: the server's own bulk path, no checks.
+- ingest: the `medhtap ingest` command (a subprocess: start-up, hashing, every check, the
+  reject file, the checkpoint per batch) into the emptied fee_detail.
+Also, on the first `--insert-rows` rows: the same rows as multi-row INSERTs (pymysql
+executemany, 1,000 rows a statement) vs LOAD DATA, the two write paths the import could use.
+--write appends the table to bench/README.md under "Ingest".
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import os
+import platform as stdlib_platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from medhtap.platform import migrate
+from medhtap.platform.capabilities import probe
+from medhtap.platform.db import write_engine
+from medhtap.platform.settings import Settings, get_settings
+from medhtap.schema.seed import seed_reference
+from medhtap.services.ingest import load, samples, spec
+
+README = Path(__file__).with_name("README.md")
+FEE = spec.TABLES["fee_detail"]
+
+
+def loadavg() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def machine() -> str:
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{os.cpu_count()} CPUs, {mem:.1f} GiB, {stdlib_platform.system()} "
+        f"{stdlib_platform.machine()}, Python {stdlib_platform.python_version()}"
+    )
+
+
+def fresh_copy(cur: Any, name: str) -> None:
+    cur.execute(f"DROP TABLE IF EXISTS {name}")
+    cur.execute(f"CREATE TABLE {name} LIKE fee_detail")
+
+
+def server_load_data(s: Settings, path: Path, columns: list[str], target: str) -> float:
+    conn = load.connect(s)
+    try:
+        cur = conn.cursor()
+        conn.autocommit(True)
+        cur.execute("SET SESSION tidb_txn_mode = DEFAULT")  # as a DBA's session would be
+        fresh_copy(cur, target)
+        sql = load.load_statement(FEE, columns, str(path), False)
+        sql = sql.replace("INTO TABLE `fee_detail`", f"INTO TABLE `{target}`")
+        sql = sql.replace(" (", " IGNORE 1 LINES (", 1)
+        t = time.perf_counter()
+        cur.execute(sql)
+        return time.perf_counter() - t
+    finally:
+        conn.close()
+
+
+def ingest(s: Settings, path: Path, rejects: Path) -> tuple[float, str]:
+    conn = load.connect(s)
+    try:
+        cur = conn.cursor()
+        cur.execute("TRUNCATE TABLE fee_detail")
+        cur.execute("DELETE FROM ingest_checkpoint")
+        conn.commit()
+    finally:
+        conn.close()
+    env = os.environ | {"MEDHTAP_DATABASE": s.database}
+    cmd = [sys.executable, "-c", "from medhtap.services.cli import app; app()", "ingest"]
+    t = time.perf_counter()
+    p = subprocess.run(
+        [*cmd, str(path), "--rejects-dir", str(rejects)], env=env, capture_output=True, text=True
+    )
+    took = time.perf_counter() - t
+    if p.returncode != 0:
+        raise SystemExit(p.stdout + p.stderr)
+    line = next((ln for ln in p.stderr.splitlines() if "write path" in ln), "")
+    return took, line.split("write path:", 1)[-1].strip()
+
+
+def insert_vs_load(s: Settings, path: Path, columns: list[str], rows: int) -> tuple[float, float]:
+    sub = path.with_name("fee_lines_head.csv")
+    with path.open(newline="") as f, sub.open("w", newline="") as g:
+        r, w = csv.reader(f), csv.writer(g, lineterminator="\n")
+        data = [next(r)] + [row for _, row in zip(range(rows), r, strict=False)]
+        w.writerows(data)
+    load_s = server_load_data(s, sub, columns, "fee_detail_head_load")
+    conn = load.connect(s)
+    try:
+        cur = conn.cursor()
+        conn.autocommit(True)
+        fresh_copy(cur, "fee_detail_head_insert")
+        cols = ", ".join(columns)
+        marks = ", ".join(["%s"] * len(columns))
+        sql = f"INSERT IGNORE INTO fee_detail_head_insert ({cols}) VALUES ({marks})"
+        values = [[v if v != "" else None for v in row] for row in data[1:]]
+        t = time.perf_counter()
+        for i in range(0, len(values), 1000):
+            cur.executemany(sql, values[i : i + 1000])
+        insert_s = time.perf_counter() - t
+    finally:
+        conn.close()
+    return load_s, insert_s
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--fee-lines", type=int, default=1_000_000)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--insert-rows", type=int, default=100_000)
+    ap.add_argument("--write", action="store_true", help="append the result to bench/README.md")
+    ap.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    a = ap.parse_args()
+    s = get_settings().model_copy(
+        update={"database": "medhtap_bench_ingest", "analyst_user": "analyst_bench_ingest"}
+    )
+    migrate.upgrade(s)
+    engine = write_engine(s)
+    with engine.begin() as conn:
+        seed_reference(conn)
+    caps = probe(engine, s.database)
+    tmp = Path(tempfile.mkdtemp(prefix="medhtap-ingest-bench-"))
+    t = time.perf_counter()
+    path = samples.write_exports(engine, tmp, visits=a.fee_lines, seed=901, fee_lines=a.fee_lines)[
+        "fee_detail"
+    ]
+    print(
+        f"generated {a.fee_lines:,} fee lines ({path.stat().st_size / 2**20:.0f} MiB) "
+        f"in {time.perf_counter() - t:.0f} s"
+    )
+    columns = path.open().readline().strip().split(",")
+    results: list[tuple[str, float, str]] = []
+    how = ""
+    for r in range(a.rounds):
+        order = ["load", "ingest"] if r % 2 == 0 else ["ingest", "load"]
+        for what in order:
+            before = loadavg()
+            if what == "load":
+                secs = server_load_data(s, path, columns, "fee_detail_loaddata")
+            else:
+                secs, how = ingest(s, path, tmp / "rejects")
+            results.append((what, secs, f"{before} -> {loadavg()}"))
+            print(
+                f"round {r + 1} {what}: {secs:.1f} s "
+                f"({a.fee_lines / secs:,.0f} rows/s), load {before}"
+            )
+    n_ins = min(a.insert_rows, a.fee_lines)
+    head_load, head_insert = insert_vs_load(s, path, columns, n_ins)
+    engine.dispose()
+    if not a.keep:
+        migrate.drop_database(s)
+    lo = [x for x in results if x[0] == "load"]
+    ing = [x for x in results if x[0] == "ingest"]
+    best_lo, best_in = min(x[1] for x in lo), min(x[1] for x in ing)
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    rows = [
+        f"| {w} (round {i // 2 + 1}) | {secs:.1f} s | {a.fee_lines / secs:,.0f} | {la} |"
+        for i, (w, secs, la) in enumerate(results)
+    ]
+    text = "\n".join(
+        [
+            f"### {a.fee_lines:,} fee lines ({now})",
+            "",
+            f"Machine: {machine()}; TiDB {caps.version}, store {caps.store}, on the same cores.",
+            f"Write path used by `medhtap ingest`: {how}.",
+            "",
+            "| run | time | rows/s | load average before -> after |",
+            "|---|---|---|---|",
+            *rows,
+            "",
+            f"ingest / LOAD DATA (rows/s, best of each): **{best_lo / best_in:.2f}x** "
+            f"(goal >= 0.8x); ingest {best_in:.0f} s, the server's own LOAD DATA {best_lo:.0f} s"
+            + (
+                f"; goal 1M under 60 s: {'met' if best_in < 60 else 'not met'}."
+                if a.fee_lines >= 1_000_000
+                else "."
+            ),
+            f"Write paths on the first {n_ins:,} rows: LOAD DATA {n_ins / head_load:,.0f} rows/s, "
+            f"multi-row INSERT (executemany, 1,000 a statement) {n_ins / head_insert:,.0f} rows/s.",
+            "",
+        ]
+    )
+    print(text)
+    if a.write:
+        body = README.read_text()
+        if "\n## Ingest\n" not in body:
+            body = body.rstrip("\n") + (
+                "\n\n## Ingest\n\n`bench/ingest_bench.py`: `medhtap ingest` of N fee lines (every "
+                "check, reject file, checkpoint per batch) vs the server's own LOAD DATA of the "
+                "same rows into a fresh copy of the table, same run, alternating order.\n"
+                "Rerun: `.venv/bin/python bench/ingest_bench.py --fee-lines 1000000 --write`.\n"
+            )
+        README.write_text(body.rstrip("\n") + "\n\n" + text)
+
+
+if __name__ == "__main__":
+    main()
