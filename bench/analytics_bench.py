@@ -1,55 +1,57 @@
-"""Analytics benchmark: bulk load, report and risk-rule latency at 100k and 1M visits, and
-HTAP interference (settlement throughput and p99 alone vs while analytics loop).
+"""Analytics benchmark (issue 12): load, reports, risk rules, alert latency, HTAP interference.
 
-    .venv/bin/python bench/analytics_bench.py [--sizes 100000,1000000] [--seconds 20]
+    .venv/bin/python bench/analytics_bench.py --sizes 100000,1000000 [--seconds 20] [--keep]
 
-Runs in its own database, medhtap_bench_analytics (dropped and rebuilt by the migrations).
-Baselines are measured in the same run:
-- loading: the server's own LOAD DATA time, against the loader's wall time (generation in
-  Python + LOAD DATA LOCAL INFILE);
-- reports and rules: the same SQL text sent raw through pymysql as root (no snapshot
-  transaction, no EXPLAIN FOR CONNECTION, no analyst views' privilege checks), against the
-  analytics path (analyst account, views, snapshot, plan read-back);
-- interference: settlement (the service's settle() in-process, 8 threads) alone, then the
-  same while one thread loops the cost report and another the six risk rules (read-only
-  evaluation; alerts are not stored during the measurement).
+Runs in its own database, medhtap_bench_analytics (dropped and rebuilt by the migrations
+unless --keep). At each size, with the baseline measured in the same run:
+- load: the loader's wall time (generation in Python + LOAD DATA LOCAL INFILE) against the
+  server's own LOAD DATA time of the same rows;
+- reports: the cost report for each group_by through the analytics path (analyst account,
+  views, snapshot, plan read-back) against the scan floor, `SELECT COUNT(*),
+  SUM(medfee_sumamt)` over the same facts and range, and the report by institution's SQL
+  sent raw through pymysql as root;
+- the six risk rules over their default window (90 days), as `medhtap risk run` does;
+- alert latency: a visit that must fire duplicate_charge is settled while the risk watcher
+  runs; seconds until the alert is listed.
+At --htap-size (default: the largest size) settlement runs alone, with 4 analysts + the
+watcher, and with reports looping (bench/htap.py). Results are appended as JSON lines to
+bench/results/analytics.jsonl; `--plot` draws bench/analytics_scale.svg from all of them.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform as stdlib_platform
 import statistics
-import sys
-import threading
 import time
-import uuid
 from collections.abc import Callable
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import htap
+import pygal
 import pymysql
 from sqlalchemy import Engine, text
 from sqlalchemy.dialects import mysql
 
 from medhtap.analytics import reports, risk
 from medhtap.analytics.synthetic import load_synthetic
-from medhtap.platform import migrate
+from medhtap.platform import capabilities, migrate
 from medhtap.platform.db import make_engine, write_engine
 from medhtap.platform.settings import Settings, get_settings
 from medhtap.schema.seed import seed_reference
 
 DB = os.environ.get("MEDHTAP_BENCH_DB", "medhtap_bench_analytics")
-PERSONS = 2000
-LINES = [
-    ("XA01BAA001", "2", "35.50"),
-    ("XC10AAA005", "1", "120.00"),
-    ("S210300001", "1", "200.00"),
-    ("XR06AEA012", "1", "50.00"),
-]
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "analytics.jsonl"
+SHAPES = (["institution"], ["month", "visit_kind"], ["diagnosis"], ["age_band", "gender"])
+FLOOR = (
+    "SELECT COUNT(*), SUM(medfee_sumamt) FROM v_setl_fact "
+    "WHERE setl_time >= :from AND setl_time < :to"
+)
 
 
 def settings(timeout_ms: int = 600_000) -> Settings:
@@ -131,173 +133,44 @@ def free_seed(engine: Engine) -> int:
     raise RuntimeError("no free seed")
 
 
-def measure_reads(
-    s: Settings, ro: Engine, repeat: int, *, full: bool = True
-) -> list[tuple[str, float, float, str]]:
+def measure_reads(s: Settings, ro: Engine, repeat: int) -> list[dict[str, Any]]:
     to = dt.date.today()
     frm = to - dt.timedelta(days=365)
     start, end = reports.period(frm, to)
     params = {"from": start, "to": end, "fee_from": start - reports.FEE_LOOKBACK}
-    out = []
-    engine_seen = ""
+    seen: dict[str, str] = {}
+
+    def floor() -> Any:
+        with ro.connect() as c:
+            return c.execute(text(FLOOR), params).one()
 
     def report(dims: list[str], top: bool) -> Callable[[], Any]:
         def run() -> Any:
-            nonlocal engine_seen
             r = reports.cost_report(ro, frm, to, dims, top_items=top)
-            engine_seen = r.meta["engine"]
+            seen["engine"] = r.meta["engine"]
             return r
 
         return run
 
-    shapes = [("cost report by institution", ["institution"])]
-    if full:
-        shapes.append(("cost report by month x visit kind", ["month", "visit_kind"]))
-    for label, dims in shapes:
-        t = timed(report(dims, False), repeat)
-        b = timed(raw_sql(s, report_sql(dims), params), repeat)
-        out.append((label, t, b, engine_seen))
-    if not full:
-        return out
-    t = timed(report(["institution"], True), repeat)
-    out.append(("cost report + top-10 items", t, float("nan"), engine_seen))
+    fl = timed(floor, repeat)
+    out = [{"step": "scan floor: COUNT, SUM over the facts, 365 days", "s": fl, "floor_s": fl}]
+    for dims in SHAPES:
+        t = timed(report(list(dims), False), repeat)
+        row = {"step": f"cost report by {' x '.join(dims)}", "s": t, "floor_s": fl}
+        if dims == ["institution"]:
+            row["raw_s"] = timed(raw_sql(s, report_sql(list(dims)), params), repeat)
+        out.append(row | {"engine": seen["engine"]})
+    t = timed(report(["institution"], True), 1)
+    out.append({"step": "cost report + top-10 items", "s": t, "floor_s": fl} | seen)
     rules = list(risk.RULES.values())
-    t = timed(lambda: risk.evaluate(ro, to - dt.timedelta(days=90), to, rules), repeat)
-    out.append(("six risk rules, last 90 days", t, float("nan"), "tikv"))
-    return out
-
-
-# ---- HTAP interference ---------------------------------------------------------------------
-
-
-def make_open_visits(s: Settings, n: int) -> list[str]:
-    conn = raw(s)
-    now = dt.datetime.now().replace(microsecond=0)
-    ids = [uuid.uuid4().hex for _ in range(n)]
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT IGNORE INTO insured_person (psn_no, certno, psn_name, gend, brdy, insutype, "
-            "admdvs, acct_balc, psn_status) VALUES (%s,%s,'Bench','1','1980-01-01','310',"
-            "'110100',1000000,'active')",
-            [(f"BENCH{i:06d}", f"98{i:016d}") for i in range(PERSONS)],
-        )
-        for i in range(0, n, 1000):
-            chunk = ids[i : i + 1000]
-            cur.executemany(
-                "INSERT INTO visit (mdtrt_id, psn_no, fixmedins_code, med_type, dept_name, "
-                "begntime, main_diag_code, vis_status) VALUES (%s,%s,'H11010000001',"
-                "'outpatient','GP',%s,'E11.9','open')",
-                [(v, f"BENCH{hash(v) % PERSONS:06d}", now) for v in chunk],
-            )
-            cur.executemany(
-                "INSERT INTO fee_detail (mdtrt_id, feedetl_sn, item_code, cnt, pric, "
-                "det_item_fee_sumamt, fee_ocur_time, fee_status, fulamt_ownpay_amt, "
-                "overlmt_selfpay, preselfpay_amt, inscp_scp_amt) "
-                "VALUES (%s,%s,%s,%s,%s,%s,%s,'active',0,0,0,0)",
-                [
-                    (v, f"L{j}", c, q, p, (Decimal(q) * Decimal(p)).quantize(Decimal("0.01")), now)
-                    for v in chunk
-                    for j, (c, q, p) in enumerate(LINES)
-                ],
-            )
-            conn.commit()
-    conn.close()
-    return ids
-
-
-def settle_load(
-    s: Settings, engine: Engine, visits: list[str], clients: int, seconds: float
-) -> tuple[float, float, float, int]:
-    from medhtap.services.auth import Principal
-    from medhtap.services.settlement import service
-    from medhtap.services.settlement.schemas import SettleIn
-
-    caller, body = service.Caller(Principal("his")), SettleIn(use_account=True)
-    lock, lat, errors = threading.Lock(), [], [0]
-    stop = time.perf_counter() + seconds
-
-    def loop() -> None:
-        while time.perf_counter() < stop:
-            with lock:
-                if not visits:
-                    return
-                v = visits.pop()
-            t = time.perf_counter()
-            try:
-                service.settle(engine, caller, v, uuid.uuid4().hex, body)
-            except Exception as exc:
-                with lock:
-                    errors[0] += 1
-                    if errors[0] == 1:
-                        print(f"  settle error: {exc!r}", file=sys.stderr)
-                continue
-            with lock:
-                lat.append(time.perf_counter() - t)
-
-    began = time.perf_counter()
-    threads = [threading.Thread(target=loop) for _ in range(clients)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    elapsed = time.perf_counter() - began
-    lat.sort()
-    p = (
-        (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000)
-        if lat
-        else (lambda q: float("nan"))
+    t = time.perf_counter()
+    _, outcomes, _ = risk.evaluate(ro, to - dt.timedelta(days=90), to, rules)
+    engines = ",".join(sorted({o.engine for o in outcomes}))
+    out.append(
+        {"step": "six risk rules, 90 days (full run)", "s": time.perf_counter() - t}
+        | {"engine": engines}
     )
-    return len(lat) / elapsed, p(0.5), p(0.99), errors[0]
-
-
-def interference(
-    s: Settings, engine: Engine, ro: Engine, clients: int, seconds: float
-) -> dict[str, Any]:
-    visits = make_open_visits(s, int(clients * seconds * 200))
-    half = len(visits) // 2
-    alone = settle_load(s, engine, visits[:half], clients, seconds)
-    stop = threading.Event()
-    loops = {"report": 0, "rules": 0}
-    to = dt.date.today()
-
-    def looping(name: str, fn: Callable[[], Any]) -> Callable[[], None]:
-        def run() -> None:
-            while not stop.is_set():
-                try:
-                    fn()
-                    loops[name] += 1
-                except Exception as exc:  # e.g. MAX_EXECUTION_TIME: the load was applied
-                    loops[f"{name}_interrupted"] = loops.get(f"{name}_interrupted", 0) + 1
-                    print(f"  {name} loop: {exc!r}"[:200], file=sys.stderr)
-
-        return run
-
-    bg = [
-        threading.Thread(
-            target=looping(
-                "report",
-                lambda: reports.cost_report(ro, to - dt.timedelta(days=365), to, ["institution"]),
-            ),
-            daemon=True,
-        ),
-        threading.Thread(
-            target=looping(
-                "rules",
-                lambda: risk.evaluate(
-                    ro, to - dt.timedelta(days=90), to, list(risk.RULES.values())
-                ),
-            ),
-            daemon=True,
-        ),
-    ]
-    for th in bg:
-        th.start()
-    time.sleep(1.0)  # let the analytic queries get going
-    busy = settle_load(s, engine, visits[half:], clients, seconds)
-    stop.set()
-    for th in bg:  # an iteration at 1M takes minutes: do not wait for it to finish
-        th.join(timeout=5)
-    return {"alone": alone, "busy": busy, "loops": loops, "clients": clients}
+    return out
 
 
 def machine(s: Settings) -> dict[str, str]:
@@ -310,13 +183,108 @@ def machine(s: Settings) -> dict[str, str]:
         cur.execute("SELECT COUNT(*) FROM information_schema.cluster_info WHERE type='tiflash'")
         tiflash = int(cur.fetchone()[0])  # type: ignore[index]
     conn.close()
+    caps = capabilities.probe(write_engine(s), DB)
     return {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{os.cpu_count()} CPUs (nproc), {int(mem) / 1024 / 1024:.1f} GiB RAM, "
         f"{stdlib_platform.system()} {stdlib_platform.machine()}",
         "tidb": version,
+        "store": f"{caps.store}, crash_safe={caps.crash_safe}",
         "tiflash stores": str(tiflash),
+        "load average": f"{os.getloadavg()[0]:.1f}",
     }
+
+
+def load_to(s: Settings, engine: Engine, size: int) -> dict[str, Any] | None:
+    """Load synthetic visits until the database holds `size` (None: it already does)."""
+    with engine.connect() as conn:  # synthetic visits only (not the HTAP bench's open ones)
+        n = conn.execute(text("SELECT COUNT(*) FROM visit WHERE psn_no LIKE 'SY%'")).scalar()
+    loaded = int(n or 0)
+    add = size - loaded
+    if add <= 0:
+        return None
+    st = load_synthetic(engine, visits=add, seed=free_seed(engine), analyze=True)
+    rows = sum(st.rows.values())
+    wall = st.generate_s + st.load_s
+    return {
+        "step": f"load +{add:,} visits ({rows:,} rows)",
+        "rows": rows,
+        "s": wall,
+        "load_data_s": st.load_s,
+        "generate_s": st.generate_s,
+        "analyze_s": st.analyze_s,
+    }
+
+
+def table(size: int, load: dict[str, Any] | None, reads: list[dict[str, Any]]) -> list[str]:
+    out = []
+    if load:
+        out.append(
+            f"| {size:,} | {load['step']} | {load['s']:.1f} s ({load['rows'] / load['s']:,.0f} "
+            f"rows/s) | server LOAD DATA {load['load_data_s']:.1f} s | "
+            f"{load['load_data_s'] / load['s']:.2f} of LOAD DATA speed | - |"
+        )
+    for r in reads:
+        base = f"floor {r['floor_s']:.2f} s" if "floor_s" in r else ""
+        ratio = f"{r['s'] / r['floor_s']:.1f}x floor" if "floor_s" in r else ""
+        if "raw_s" in r:
+            base += f"; raw pymysql {r['raw_s']:.2f} s"
+            ratio += f"; {r['s'] / r['raw_s']:.2f}x raw"
+        out.append(
+            f"| {size:,} | {r['step']} | {r['s']:.2f} s | {base} | {ratio} | "
+            f"{r.get('engine', '-')} |"
+        )
+    return out
+
+
+def htap_table(res: dict[str, Any], size: int, clients: int, seconds: float) -> list[str]:
+    a = res["alone"]
+    out = [
+        f"HTAP at {size:,} visits: {clients} settlement threads (service in-process), "
+        f"{seconds:.0f} s per load",
+        "",
+        "| settlement | tps | p50 | p99 | errors | tps / alone | p99 / alone | analytic queries |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, label in (
+        ("alone", "alone"),
+        ("analysts", "4 analysts every 2 s + risk watcher"),
+        ("loop", "cost report looping (2 threads)"),
+    ):
+        r: htap.Load = res[name]
+        counts = res.get(f"{name}_counts", {})
+        done = f"{counts['queries']} done, {counts['interrupted']} stopped" if counts else "-"
+        out.append(
+            f"| {label} | {r.tps:.1f} | {r.p50_ms:.0f} ms | {r.p99_ms:.0f} ms | {r.errors} | "
+            f"{r.tps / a.tps:.2f} | {r.p99_ms / a.p99_ms:.2f} | {done} |"
+        )
+    return out
+
+
+def plot(path: Path) -> None:
+    """Report latency and load rows/s against data size, from every recorded run."""
+    runs = [json.loads(ln) for ln in RESULTS.read_text().splitlines() if ln.strip()]
+    by_size: dict[int, dict[str, float]] = {}
+    for run in runs:
+        for r in run["reads"]:
+            if r["s"] != float("inf"):  # an alert never seen: no point to draw
+                by_size.setdefault(run["size"], {})[r["step"]] = r["s"]
+        if run.get("load"):
+            by_size[run["size"]]["load rows/s (thousands)"] = (
+                run["load"]["rows"] / run["load"]["s"] / 1000
+            )
+    sizes = sorted(by_size)
+    chart = pygal.XY(
+        title="Report latency (s) and load speed against visits (log x)",
+        logarithmic=True,
+        x_title="visits",
+        y_title="seconds / thousand rows per s",
+        legend_at_bottom=True,
+    )
+    for step in sorted({k for v in by_size.values() for k in v}):
+        pts = [(n, by_size[n][step]) for n in sizes if step in by_size[n]]
+        chart.add(step, pts)
+    path.write_bytes(chart.render())
 
 
 def main() -> None:
@@ -325,15 +293,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--htap-size", type=int, default=0, help="default: the largest size")
     ap.add_argument("--keep", action="store_true", help="reuse the database if it exists")
-    ap.add_argument(
-        "--full-reads-max",
-        type=int,
-        default=10**9,
-        help="above this size time only the two cost reports",
-    )
-    ap.add_argument("--no-interference", action="store_true")
-    ap.add_argument("--skip-reads", action="store_true", help="only load and interference")
+    ap.add_argument("--no-htap", action="store_true")
+    ap.add_argument("--plot", action="store_true", help="redraw bench/analytics_scale.svg")
     ap.add_argument("--analytics-timeout-ms", type=int, default=600_000)
     args = ap.parse_args()
     s = settings(args.analytics_timeout_ms)
@@ -346,64 +309,41 @@ def main() -> None:
     ro = read_engine(s)
     info = machine(s)
     print("\n".join(f"{k}: {v}" for k, v in info.items()), flush=True)
-    with engine.connect() as conn:  # --keep: continue from what the database holds
-        loaded = int(
-            conn.execute(text("SELECT COUNT(*) FROM visit WHERE mdtrt_id LIKE '%V%'")).scalar() or 0
-        )
+    sizes = [int(x) for x in args.sizes.split(",")]
+    htap_size = args.htap_size or max(sizes)
     lines = [
         "| visits | step | analytics path | baseline (same run) | ratio | engine |",
         "|---|---|---|---|---|---|",
     ]
-    htap: dict[str, Any] | None = None
-    for size in (int(x) for x in args.sizes.split(",")):
-        add = size - loaded
-        if add > 0:
-            st = load_synthetic(
-                engine, visits=add, seed=free_seed(engine), analyze=True, chunk_visits=20_000
-            )
-            rows = sum(st.rows.values())
-            wall = st.generate_s + st.load_s
-            lines.append(
-                f"| {size:,} | load +{add:,} visits ({rows:,} rows) | {wall:.1f} s "
-                f"({rows / wall:,.0f} rows/s) | server LOAD DATA {st.load_s:.1f} s "
-                f"({rows / st.load_s:,.0f} rows/s) | {wall / st.load_s:.2f} | - |"
-            )
-            lines.append(f"| {size:,} | ANALYZE TABLE | {st.analyze_s:.1f} s | | | - |")
-            print(lines[-2], lines[-1], sep="\n", flush=True)
-            loaded = size
-        full = size <= args.full_reads_max
-        reads = [] if args.skip_reads else measure_reads(s, ro, args.repeat, full=full)
-        for label, t, b, eng in reads:
-            ratio = f"{t / b:.2f}" if b == b else ""
-            base = f"{b:.2f} s (raw pymysql, root)" if b == b else ""
-            lines.append(f"| {size:,} | {label} | {t:.2f} s | {base} | {ratio} | {eng} |")
-            print(lines[-1], flush=True)
-        if htap is None and not args.no_interference:
-            # at the first size, so a long 1M run still yields the interference numbers
-            htap = interference(s, engine, ro, args.clients, args.seconds) | {"visits": size}
-            print(htap, flush=True)
-    if htap is None:
-        print("\n" + "\n".join(f"- {k}: {v}" for k, v in info.items()))
-        print("\n" + "\n".join(lines))
-        return
-    res = htap
-    a, b = res["alone"], res["busy"]
-    lines += [
-        "",
-        f"HTAP interference at {res['visits']:,} visits, {res['clients']} settlement threads "
-        f"(service.settle in-process), {args.seconds:.0f} s each:",
-        "",
-        "| settlement | tps | p50 | p99 | errors |",
-        "|---|---|---|---|---|",
-        f"| alone | {a[0]:.0f} | {a[1]:.1f} ms | {a[2]:.1f} ms | {a[3]} |",
-        f"| with report + rules looping (completed {res['loops']['report']} reports, "
-        f"{res['loops']['rules']} rule runs) | {b[0]:.0f} | {b[1]:.1f} ms | {b[2]:.1f} ms "
-        f"| {b[3]} |",
-        f"| ratio (with / alone) | {b[0] / a[0]:.2f} | {b[1] / a[1]:.2f} | {b[2] / a[2]:.2f} | |",
-    ]
-    print("\n".join(lines[-7:]))
+    RESULTS.parent.mkdir(exist_ok=True)
+    htap_lines: list[str] = []
+    for size in sizes:
+        load = load_to(s, engine, size)
+        reads = measure_reads(s, ro, args.repeat)
+        conn = raw(s)
+        latency = htap.alert_latency(engine, ro, conn)
+        reads.append({"step": "alert latency: settled -> listed (watcher every 1 s)", "s": latency})
+        res = None
+        if size == htap_size and not args.no_htap:
+            visits = htap.make_open_visits(conn, int(args.clients * args.seconds * 3 * 25))
+            res = htap.interference(engine, ro, visits, args.clients, args.seconds)
+            htap_lines = htap_table(res, size, args.clients, args.seconds)
+        conn.close()
+        lines += table(size, load, reads)
+        print("\n".join(table(size, load, reads)), flush=True)
+        record = {"size": size, "load": load, "reads": reads, **info}
+        if res:
+            record["htap"] = {
+                k: v.__dict__ if isinstance(v, htap.Load) else v for k, v in res.items()
+            }
+        with RESULTS.open("a") as f:
+            f.write(json.dumps(record, default=str) + "\n")
     print("\n" + "\n".join(f"- {k}: {v}" for k, v in info.items()))
     print("\n" + "\n".join(lines))
+    if htap_lines:
+        print("\n" + "\n".join(htap_lines))
+    if args.plot:
+        plot(HERE / "analytics_scale.svg")
     ro.dispose()
     engine.dispose()
 
