@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -10,9 +11,9 @@ import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TaskID,
+    TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -33,17 +34,21 @@ def _progress_bar() -> tuple[Progress, runner.Progress]:
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rows]:>11,} rows {task.fields[rate]:>8,.0f}/s"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
     )
-    tasks: dict[str, TaskID] = {}
+    tasks: dict[str, tuple[TaskID, float]] = {}
 
-    def update(file: str, done: int, total: int) -> None:
+    def update(file: str, done: int, total: int, rows: int) -> None:
         if file not in tasks:
-            tasks[file] = bar.add_task(Path(file).name, total=total)
-        bar.update(tasks[file], completed=done)
+            task = bar.add_task(Path(file).name, total=total, rows=0, rate=0.0)
+            tasks[file] = (task, time.monotonic())
+        task, start = tasks[file]
+        rate = rows / max(time.monotonic() - start, 1e-6)
+        bar.update(task, completed=done, rows=rows, rate=rate)
 
     return bar, update
 

@@ -24,7 +24,7 @@ from .rejects import RejectFile, default_path
 from .source import Source, content_hash, open_source
 from .spec import CATALOGS, TABLES, TableSpec, table_for
 
-Progress = Callable[[str, int, int], None]  # (file, done, total) in the source's units
+Progress = Callable[[str, int, int, int], None]  # file, done, total (source units), rows
 
 
 @dataclass
@@ -141,7 +141,7 @@ def ingest_file(
     rejects_path = default_path(path, opts.rejects_dir)
     if any(c.done for c in stored):
         stats.skipped_files += 1
-        progress(str(path), src.size, src.size)
+        progress(str(path), src.size, src.size, 0)
         return rejects_path
     new = checkpoint.Checkpoint(sha, spec.name, 0, str(path)[-512:], src.size)
     at = checkpoint.position(stored) or new
@@ -161,6 +161,7 @@ def ingest_file(
     started = time.perf_counter()
     pool = ThreadPoolExecutor(len(workers), thread_name_prefix="ingest-lane")
     pending: deque[tuple[validate.Checked, Future[int]]] = deque()
+    rows_done = [0]
 
     def finish_one() -> None:
         c, f = pending.popleft()
@@ -168,12 +169,13 @@ def ingest_file(
         stats.loaded += inserted
         stats.present += c.good - inserted
         stats.rejected += len(c.rejects)
-        progress(str(path), c.batch.end_offset, src.size)
+        rows_done[0] += c.batch.size
+        progress(str(path), c.batch.end_offset, src.size, rows_done[0])
         if opts.pause_s:
             time.sleep(opts.pause_s)
 
     try:
-        progress(str(path), at.byte_offset, src.size)
+        progress(str(path), at.byte_offset, src.size, 0)
         for i, c in enumerate(_checked(spec, src, at, catalogs)):
             if len(pending) == len(workers):
                 finish_one()  # the lane of batch i is free again

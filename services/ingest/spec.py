@@ -117,7 +117,11 @@ TABLES: dict[str, TableSpec] = {
         _spec(
             Visit,
             ("mdtrt_id",),
-            (("fixmedins_code", "institution"), ("main_diag_code", "diagnosis")),
+            (
+                ("fixmedins_code", "institution"),
+                ("main_diag_code", "diagnosis"),
+                ("dscg_maindiag_code", "diagnosis"),
+            ),
             ("visits", "visit"),
         ),
         _spec(

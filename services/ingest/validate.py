@@ -42,6 +42,10 @@ def check(spec: TableSpec, file: str, b: Batch, catalogs: dict[str, pa.Array]) -
         }
         for line, text in b.invalid
     ]
+    # an empty line (a trailing one, say) is no row: neither loaded nor rejected
+    blank = set(_blank_rows(t)) if b.raw is not None else set()
+    for i in blank:
+        reasons.pop(i, None)
     if reasons:
         bad = sorted(reasons)
         rows = t.take(pa.array(bad, pa.int64())).to_pylist()
@@ -56,11 +60,11 @@ def check(spec: TableSpec, file: str, b: Batch, catalogs: dict[str, pa.Array]) -
             for i, r in zip(bad, rows, strict=True)
         ]
         rejects.sort(key=lambda r: r["line"])
-    good = t.num_rows - len(reasons)
-    if b.raw is not None and not rejects:
+    good = t.num_rows - len(reasons) - len(blank)
+    if b.raw is not None and not rejects and not blank:
         data = b.raw  # every line is good: send the bytes as they came
     elif b.raw is not None:
-        data = _good_lines(b, {r["line"] for r in rejects})
+        data = _good_lines(b, {r["line"] for r in rejects} | {b.lines[i] for i in blank})
     else:
         keep = (
             t
@@ -71,6 +75,16 @@ def check(spec: TableSpec, file: str, b: Batch, catalogs: dict[str, pa.Array]) -
         )
         data = _as_csv(keep)
     return Checked(data, good, rejects, b)
+
+
+def _blank_rows(t: pa.Table) -> list[int]:
+    if not t.num_columns:
+        return []
+    empty = None
+    for col in t.columns:
+        e = pc.equal(pc.utf8_length(col.combine_chunks()), 0)
+        empty = e if empty is None else pc.and_(empty, e)
+    return pc.indices_nonzero(empty).to_pylist() if t.num_columns > 1 else []
 
 
 def _good_lines(b: Batch, bad: set[int]) -> bytes:
