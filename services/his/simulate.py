@@ -91,8 +91,12 @@ def simulate(
     psn_nos: Sequence[str],
     seed: int = 7,
     on_tick: Callable[[int], None] | None = None,
+    on_commit: Callable[[str, float], None] | None = None,
 ) -> Outcome:
-    """Write about `rate` rows/s for `seconds` (bounded by MAX_SECONDS); returns what was done."""
+    """Write about `rate` rows/s for `seconds` (bounded by MAX_SECONDS); returns what was done.
+
+    `on_commit(gtid, unix time)` hears of each HIS transaction right after its COMMIT returns
+    (the lag benchmark's clock start)."""
     if rate <= 0 or not 0 < seconds <= MAX_SECONDS:
         raise ValueError(f"rate must be > 0 and seconds in (0, {MAX_SECONDS}]")
     rng = random.Random(seed)
@@ -125,6 +129,12 @@ def simulate(
                 name = _step(conn, rng, st, psn_nos)
                 actions[name] = actions.get(name, 0) + 1
             conn.commit()
+            if on_commit:
+                committed = time.time()
+                with conn.cursor() as cur:
+                    cur.execute("SELECT @@last_gtid")
+                    row = cur.fetchone()
+                on_commit(str(row[0]) if row else "", committed)
             if on_tick:
                 on_tick(st.rows)
     finally:

@@ -1,7 +1,7 @@
 """Apply many HIS row changes in one TiDB transaction with a few multi-row statements.
 
 A batch (several source transactions, or a snapshot chunk) is read once (item codes, the
-visits, fee lines and patients it touches, locked with one SELECT ... FOR UPDATE each),
+visits it touches with one SELECT ... FOR UPDATE, its fee lines and patients),
 replayed in source order in memory, and written back as one upsert per table. The result is
 what applying the changes one by one would give, at a few statements per batch instead of a
 few per row.
@@ -75,6 +75,7 @@ class _Line:
     status: str
     values: dict[str, Any] | None = None  # the HIS's latest quantity, price, ...
     dirty: bool = False
+    known: bool = True  # False: a new charge's line, not read; an existing one keeps its status
 
 
 @dataclass
@@ -125,25 +126,25 @@ class Batch:
                 select(*cols).where(VISIT.c.mdtrt_id.in_(visit_ids)).with_for_update()
             ):
                 self.visits[r.mdtrt_id] = dict(r._mapping)
-        line_keys = {
-            (
-                m.visit_id(sid, _get(spec, "charge", "encounter", c.row)),
-                m.fee_sn(_get(spec, "charge", "key", c.row)),
-            )
-            for c in charges
-        }
+        # A new charge of an open visit needs no read: its line is new (or, when a snapshot
+        # runs again, keeps the status it has: see flush). Lines of visits that are not open
+        # and lines the HIS updates or deletes are read.
+        line_keys = set()
+        for c in charges:
+            mdtrt_id = m.visit_id(sid, _get(spec, "charge", "encounter", c.row))
+            visit = self.visits.get(mdtrt_id)
+            if c.op != "insert" or (visit is not None and visit["vis_status"] != "open"):
+                line_keys.add((mdtrt_id, m.fee_sn(_get(spec, "charge", "key", c.row))))
         if line_keys:
-            self._lock_lines(
-                FEE.c.mdtrt_id.in_({k[0] for k in line_keys}),
-                FEE.c.feedetl_sn.in_({k[1] for k in line_keys}),
-            )
+            # Row-value IN: point ranges (two separate INs would range over their product).
+            self._read_lines(tuple_(FEE.c.mdtrt_id, FEE.c.feedetl_sn).in_(sorted(line_keys)))
         # A cancelled or deleted encounter revokes ALL its active lines, also those the batch
-        # does not name: lock them too.
+        # does not name: read them too.
         ending = {
             m.visit_id(sid, _get(spec, "encounter", "key", c.row)) for c in encs if _ends(spec, c)
         }
         if ending:
-            self._lock_lines(FEE.c.mdtrt_id.in_(ending))
+            self._read_lines(FEE.c.mdtrt_id.in_(ending))
         patient_ids = {_get(spec, "encounter", "patient", c.row) for c in encs}
         patient_ids.discard(None)
         if patient_ids:
@@ -154,12 +155,14 @@ class Batch:
             ):
                 self.patients[int(pid)] = psn
 
-    def _lock_lines(self, *where: Any) -> None:
+    def _read_lines(self, *where: Any) -> None:
+        # No FOR UPDATE: every line the batch changes is written, so a settlement that
+        # touched it since this transaction began fails our commit (optimistic, apply.py);
+        # a line read as settled stays settled.
         for mdtrt_id, sn, status in self.session.execute(
             select(FEE.c.mdtrt_id, FEE.c.feedetl_sn, FEE.c.fee_status)
             .prefix_with(FEE_BY_VISIT)
             .where(*where)
-            .with_for_update()
         ):
             self.lines.setdefault((mdtrt_id, sn), _Line(str(status)))
 
@@ -245,7 +248,7 @@ class Batch:
         if change.op == "delete" or e.cancelled:  # a cancelled visit keeps no active fee lines
             for (visit_of, _), line in self.lines.items():
                 if visit_of == mdtrt_id and line.status == "active":
-                    line.status, line.dirty = "revoked", True
+                    line.status, line.dirty, line.known = "revoked", True, True
 
     def _diagnosis(self, change: Change, out: Applied) -> None:
         d = m.diagnosis(self.src.spec, change.row)
@@ -273,7 +276,7 @@ class Batch:
             return
         if change.op == "delete":
             if line is not None:
-                line.status, line.dirty = "revoked", True
+                line.status, line.dirty, line.known = "revoked", True, True
             return
         c = m.charge(spec, change.row, self.items.get)
         visit = self.visits.get(mdtrt_id)
@@ -291,7 +294,7 @@ class Batch:
         }
         # A revoked line (deleted charge, cancelled visit) stays revoked when the HIS edits it.
         if line is None:
-            line = self.lines[key] = _Line("active")
+            line = self.lines[key] = _Line("active", known=change.op != "insert")
         line.values, line.dirty = values, True
 
     # -- writing the end state: one multi-row statement per table --------------------------
@@ -313,16 +316,19 @@ class Batch:
                 stmt.on_duplicate_key_update({c: stmt.inserted[c] for c in VISIT_SYNCED}),
                 [_visit_row(self.visits[v]) for v in sorted(self.dirty_visits)],
             )
-        upserts = [
-            {"mdtrt_id": k[0], "feedetl_sn": k[1], "fee_status": ln.status, **ln.values}
-            for k, ln in self.lines.items()
-            if ln.dirty and ln.values is not None
-        ]
-        if upserts:
-            stmt = insert(FEE)
-            s.execute(
-                stmt.on_duplicate_key_update({c: stmt.inserted[c] for c in LINE_SYNCED}), upserts
-            )
+        for known in (True, False):
+            upserts = [
+                {"mdtrt_id": k[0], "feedetl_sn": k[1], "fee_status": ln.status, **ln.values}
+                for k, ln in self.lines.items()
+                if ln.dirty and ln.values is not None and ln.known is known
+            ]
+            if upserts:
+                # A line not read keeps its status when it exists (a revoked line stays revoked).
+                synced = LINE_SYNCED if known else LINE_SYNCED[:-1]
+                stmt = insert(FEE)
+                s.execute(
+                    stmt.on_duplicate_key_update({c: stmt.inserted[c] for c in synced}), upserts
+                )
         revoked = [k for k, ln in self.lines.items() if ln.dirty and ln.values is None]
         if revoked:
             s.execute(

@@ -36,7 +36,7 @@ from medhtap.services.sync import mapping as m
 from medhtap.services.sync.apply import Change, Source, Txn, apply, apply_batch, position
 
 log = logging.getLogger("medhtap.sync")
-SNAPSHOT_CHUNK = 2000
+SNAPSHOT_CHUNK = 4000
 MAX_BATCH_ROWS = 5000  # one TiDB transaction stays far below TiDB's size limits
 QUEUED_TXNS = 20_000  # the reader waits when the applier is this far behind
 RETRY_S = 1.0  # pause before reconnecting to a HIS or TiDB that went away
@@ -63,25 +63,37 @@ def snapshot(his: HisSettings, engine: Engine, src: Source) -> str:
             )
             row = cur.fetchone()
             gtid = str(row[0]) if row and row[0] else ""
-        for role in ("patient", "encounter", "diagnosis", "charge"):
-            for chunk in _chunks(conn, src.spec.table(role)):
-                apply(engine, src, chunk, gtid=None, commit_time=None)
-        # Charges of an encounter cancelled before the snapshot came in as active lines: the
-        # cancelled encounters, applied again last, revoke them as the stream would have.
-        for chunk in _chunks(conn, src.spec.table("encounter"), _cancelled_filter(src)):
-            apply(
-                engine,
-                src,
-                [Change(c.table, "update", c.row) for c in chunk],
-                gtid=None,
-                commit_time=None,
-            )
+        # Read the next chunk from the HIS while the previous one is written to TiDB.
+        chunks: queue.Queue[list[Change] | BaseException | None] = queue.Queue(maxsize=2)
+        reading = threading.Thread(target=_read_snapshot, args=(conn, src, chunks), daemon=True)
+        reading.start()
+        while (chunk := chunks.get()) is not None:
+            if isinstance(chunk, BaseException):
+                raise chunk
+            apply(engine, src, chunk, gtid=None, commit_time=None)
+        reading.join()
         conn.commit()
     finally:
         conn.close()
     apply(engine, src, [], gtid=gtid or "0-0-0", commit_time=None, snapshot_done=True)
     log.info("snapshot of %s done at GTID %s", src.source_id, gtid)
     return gtid
+
+
+def _read_snapshot(
+    conn: pymysql.Connection, src: Source, out: queue.Queue[list[Change] | BaseException | None]
+) -> None:
+    try:
+        for role in ("patient", "encounter", "diagnosis", "charge"):
+            for chunk in _chunks(conn, src.spec.table(role)):
+                out.put(chunk)
+        # Charges of an encounter cancelled before the snapshot came in as active lines: the
+        # cancelled encounters, applied again last, revoke them as the stream would have.
+        for chunk in _chunks(conn, src.spec.table("encounter"), _cancelled_filter(src)):
+            out.put([Change(c.table, "update", c.row) for c in chunk])
+        out.put(None)
+    except BaseException as exc:  # the applier raises it
+        out.put(exc)
 
 
 def _cancelled_filter(src: Source) -> tuple[str, list[Any]]:
