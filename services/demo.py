@@ -245,6 +245,20 @@ def run_demo(settings: Settings, *, port: int, exit_after: bool, visits: int) ->
             "after it: no copy job between the transaction and the report"
         )
 
+        step("7. live from a hospital's own database (HIS, MariaDB binlog) to the report")
+        from medhtap.services.demo_his import live_his_step
+
+        his_engine = write_engine(settings)
+        try:
+            live_his_step(
+                base,
+                his_engine,
+                DEMO_INSTITUTION,
+                lambda: _visits_at(cost_report(), DEMO_INSTITUTION),
+            )
+        finally:
+            his_engine.dispose()
+
         step("done")
         console.print(f"  API docs:   {base}/docs     metrics: {base}/metrics")
         console.print(
