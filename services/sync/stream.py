@@ -19,6 +19,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any
 
 import pymysql
@@ -277,7 +278,7 @@ def _follow(
     while not stop():
         batch, end = _take(reader.out, max_batch_rows)
         if batch:
-            done = _retrying("apply", stop, lambda b=batch: apply_batch(engine, src, b))
+            done = _retrying("apply", stop, partial(apply_batch, engine, src, batch))
             if done is None:
                 return None
             if on_apply:
