@@ -3,6 +3,7 @@
 from medhtap.schema.base import Base
 from medhtap.schema.facts import RiskWatermark, SettlementFact
 from medhtap.schema.ingest import IngestCheckpoint
+from medhtap.schema.national import NationalMessage
 from medhtap.schema.ops import AuditLog, RiskAlert
 from medhtap.schema.person import AccountLedger, InsuredPerson, PersonYearAccumulator
 from medhtap.schema.reference import CatalogItem, Diagnosis, Institution, Policy, PolicyParam
@@ -29,6 +30,7 @@ __all__ = [
     "FeeDetail",
     "IdempotencyRecord",
     "IngestCheckpoint",
+    "NationalMessage",
     "InsuredPerson",
     "Institution",
     "PersonYearAccumulator",

@@ -167,12 +167,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     from medhtap.services.analyst.routes import router as analyst_router
+    from medhtap.services.national.routes import router as national_router
     from medhtap.services.settlement.lifecycle_routes import router as lifecycle_router
     from medhtap.services.settlement.routes import router as settlement_router
 
     app.include_router(settlement_router)
     app.include_router(lifecycle_router)
     app.include_router(analyst_router)
+    app.include_router(national_router)
     return app
 
 
