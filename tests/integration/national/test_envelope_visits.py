@@ -219,3 +219,31 @@ def _rows(engine: Engine, sql: str, mdtrt_id: str) -> list[tuple[str, str]]:
 
     with engine.connect() as conn:
         return [(r[0], r[1]) for r in conn.execute(text(sql), {"m": mdtrt_id})]
+
+
+class TestReversalRace:
+    def test_a_2601_racing_its_2207_never_leaves_the_settlement_standing(
+        self, his: HisClient, client: TestClient, engine: Engine
+    ) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        for _ in range(4):
+            psn_no = new_person(client)
+            mdtrt_id = his.register(psn_no)
+            his.ok("2204", his.fee_lines(mdtrt_id, psn_no, LINES))
+            msgid = his.new_msgid()
+            settle = his.envelope("2207", his.settle_data(mdtrt_id, psn_no), msgid)
+            rev = his.envelope(
+                "2601", {"data": {"psn_no": psn_no, "omsgid": msgid, "oinfno": "2207"}}
+            )
+            with ThreadPoolExecutor(2) as pool:
+                a, b = pool.map(his.post, [settle, rev])
+            assert b["infcode"] == 0, b
+            standing = scalar(
+                engine,
+                "SELECT COUNT(*) FROM settlement WHERE mdtrt_id = :m AND setl_status = 'settled'",
+                m=mdtrt_id,
+            )
+            assert standing == 0, (a, b)
+            if a["infcode"] == -1:  # the 2601 came first
+                assert a["err_msg"].startswith("REVERSED_BEFORE_ARRIVAL:")
