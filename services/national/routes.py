@@ -33,7 +33,9 @@ REQUEST_BODY = {
     summary="National interface: one envelope per transaction (infno), keyed by msgid",
     description="Always HTTP 200 with infcode 0 (success) or -1 (err_msg 'CODE: message'), "
     "except a missing or unknown API key (401). A write's msgid is its idempotency key.",
-    responses=responses(Unauthorized),
+    # The standard error set (the catch-all middleware's 500 included); the envelope itself
+    # answers a malformed body with infcode -1, never 400/422.
+    responses=responses(Unauthorized, body=True),
     openapi_extra={"requestBody": REQUEST_BODY},
 )
 async def call_service(
