@@ -31,7 +31,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +158,8 @@ def fill_his(his: hisdb.HisSettings, rows: int, psn: list[str]) -> dict[str, int
 
 
 def bench_snapshot(s: Settings, base: Path, rows: int, psn: list[str]) -> dict[str, Any]:
-    his = hisdb.HisSettings(name="bsnap", port=free_port(), base_dir=base)
+    # A source id of its own per run: a new HIS's GTIDs start again at 1.
+    his = hisdb.HisSettings(name=f"bs{uuid.uuid4().hex[:6]}", port=free_port(), base_dir=base)
     his_up(his)
     try:
         t = time.perf_counter()
@@ -170,7 +173,8 @@ def bench_snapshot(s: Settings, base: Path, rows: int, psn: list[str]) -> dict[s
         secs = time.perf_counter() - t
         with engine.connect() as conn:
             lines = conn.execute(
-                text("SELECT COUNT(*) FROM fee_detail WHERE mdtrt_id LIKE 'bsnap-E%'")
+                text("SELECT COUNT(*) FROM fee_detail WHERE mdtrt_id LIKE :p"),
+                {"p": f"{his.name}-E%"},
             ).scalar_one()
         engine.dispose()
     finally:
@@ -219,7 +223,7 @@ def _pct(xs: list[float], q: float) -> float:
 def bench_lag(
     s: Settings, base: Path, rates: list[int], seconds: float, psn: list[str]
 ) -> list[dict[str, Any]]:
-    his = hisdb.HisSettings(name="blag", port=free_port(), base_dir=base)
+    his = hisdb.HisSettings(name=f"bl{uuid.uuid4().hex[:6]}", port=free_port(), base_dir=base)
     his_up(his)
     trace = base / "trace.txt"
     env = {
@@ -242,6 +246,8 @@ def bench_lag(
         for rate in rates:
             commits: dict[int, float] = {}
             load = os.getloadavg()[0]
+            probe = RoundTrips(s)
+            probe.start()
             res = simulate(
                 his,
                 rate=rate,
@@ -252,6 +258,8 @@ def bench_lag(
                     next(iter(gtid_seqs(g).values())), t
                 ),
             )
+            probe.stop.set()
+            probe.join()
             catch_up = _caught_up(s, his.name, _his_pos(his))
             applied = _read_trace(trace)
             lags = sorted(applied[q] - t for q, t in commits.items() if q in applied)
@@ -263,6 +271,9 @@ def bench_lag(
                 "p99_s": round(_pct(lags, 0.99), 3),
                 "max_s": round(lags[-1], 3) if lags else None,
                 "catch_up_s": round(catch_up, 1),
+                # the floor in the same seconds: one SELECT 1 round trip to this TiDB
+                "tidb_rtt_p50_ms": round(_pct(probe.rtts, 0.50) * 1000, 1),
+                "tidb_rtt_p99_ms": round(_pct(probe.rtts, 0.99) * 1000, 1),
                 "load_before": round(load, 1),
                 "load_after": round(os.getloadavg()[0], 1),
             }
@@ -276,6 +287,24 @@ def bench_lag(
         sync.wait(timeout=60)
         hisdb.down(his, say=lambda m: print(f"[his] {m}", file=sys.stderr))
     return out
+
+
+class RoundTrips(threading.Thread):
+    """SELECT 1 on TiDB every 100 ms while a rate runs: how busy the shared server is."""
+
+    def __init__(self, s: Settings) -> None:
+        super().__init__(daemon=True)
+        self.engine = write_engine(s)
+        self.stop = threading.Event()
+        self.rtts: list[float] = []
+
+    def run(self) -> None:
+        with self.engine.connect() as conn:
+            while not self.stop.wait(0.1):
+                t = time.perf_counter()
+                conn.execute(text("SELECT 1"))
+                self.rtts.append(time.perf_counter() - t)
+        self.engine.dispose()
 
 
 def _read_trace(path: Path) -> dict[int, float]:
