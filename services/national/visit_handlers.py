@@ -7,6 +7,7 @@ from typing import Any
 
 from medhtap.platform.db import WriteSession
 from medhtap.platform.errors import ValidationFailed
+from medhtap.services import privacy
 from medhtap.services.national.registry import (
     Ctx,
     Outcome,
@@ -44,6 +45,12 @@ def person_1101(session: WriteSession, ctx: Ctx, inp: dict[str, Any]) -> Outcome
     data = section(inp, "data")
     psn_no = text_field(data, "psn_no")
     p = persons.get_person_unit(session, ctx.caller, psn_no, dt.date.today().year)
+    principal = ctx.caller.principal
+    if privacy.audits_reads(principal):  # as GET /v1/persons/{psn_no}: non-HIS reads audited
+        detail = {"route": "POST /fsi 1101", "role": principal.role}
+        repo.audit(
+            session, principal.name, "person_read", "person", psn_no, detail, ctx.caller.request_id
+        )
     d = p.model_dump(mode="json")
     base = {k: d.get(k) for k in ("psn_no", "certno", "psn_name", "gend", "brdy", "birth_year")}
     insu = {

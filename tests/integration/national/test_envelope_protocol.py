@@ -135,6 +135,19 @@ class TestRefusals:
         analyst.fails("1101", {"data": {"psn_no": "x"}}, "FORBIDDEN")
 
 
+class TestPersonRead:
+    def test_an_admin_read_is_audited_and_an_his_read_is_not(
+        self, his: HisClient, client: TestClient, engine: Engine
+    ) -> None:
+        psn_no = new_person(client)
+        reads = "SELECT COUNT(*) FROM audit_log WHERE action = 'person_read' AND entity_id = :p"
+        assert his.person(psn_no)["baseinfo"]["psn_name"] == "Zhao Liuliu"
+        assert scalar(engine, reads, p=psn_no) == 0
+        admin = HisClient(client, "dev-admin-key", INST)
+        assert admin.person(psn_no)["baseinfo"]["certno"] is not None
+        assert scalar(engine, reads, p=psn_no) == 1
+
+
 class TestMessageRecord:
     def test_every_message_is_recorded_without_personal_data(
         self,
