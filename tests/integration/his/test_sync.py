@@ -76,8 +76,9 @@ def test_kill_minus_9_of_the_sync_process_loses_and_doubles_nothing(
         "MEDHTAP_HIS_BASE_DIR": str(his.base_dir),
     }
     cmd = [str(Path(sys.executable).with_name("medhtap")), "sync", "run"]
+    # Fast enough that batches hold several source transactions when a kill lands.
     writer = threading.Thread(
-        target=simulate, args=(his,), kwargs={"rate": 300, "seconds": 12, "psn_nos": psn_nos}
+        target=simulate, args=(his,), kwargs={"rate": 800, "seconds": 12, "psn_nos": psn_nos}
     )
     writer.start()
     kills = 0
