@@ -8,6 +8,7 @@ bounds asserted are generous and only say "stopped by us, not by the statement's
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import threading
 import time
 import uuid
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pymysql
@@ -25,6 +27,7 @@ from sqlalchemy.engine import make_url
 
 from medhtap.analytics.errors import AnalyticsUnavailable
 from medhtap.analytics.readpath import read_txn
+from medhtap.platform import localdb
 from medhtap.platform.db import make_engine, write_engine
 from medhtap.platform.settings import Settings
 from medhtap.services.analyst.watchdog import AnalystWatchdog, split_tables
@@ -265,35 +268,57 @@ class TestSplitTable:
         assert r.status_code == 400 and r.json()["error"]["code"] == "SQL_REJECTED"
 
     def test_a_direct_split_is_detected_and_the_store_marked_not_crash_safe(
-        self, settings: Settings, engine: Engine
+        self, settings: Settings, tmp_path: Path
     ) -> None:
-        # A scratch database, so the session database keeps its layout for other tests.
-        scratch = f"split_{uuid.uuid4().hex[:8]}"
-        with engine.begin() as conn:
-            conn.execute(text(f"CREATE DATABASE {scratch}"))
-            conn.execute(text(f"CREATE TABLE {scratch}.t (id BIGINT PRIMARY KEY, v INT)"))
+        """On a tidb-server of its own: a SPLIT on the shared one would split the region
+        every database of that store lives in, for good (unistore never merges regions), and
+        leave tables created later across two regions (not crash-safe)."""
+        if settings.dsn:
+            pytest.skip("MEDHTAP_DSN points at a cluster; this starts a local server")
+        own = settings.model_copy(
+            update={
+                "port": _free_port(),
+                "status_port": _free_port(),
+                "data_dir": tmp_path / "tidb",
+                "database": "split_probe",
+            }
+        )
+        localdb.up(own, say=print)
+        root = make_engine(own.server_url(), settings=own, pool_size=1)
         try:
-            with engine.connect() as conn:
-                assert split_tables(conn, scratch) == {}
-            analyst = _direct(settings)
+            with root.begin() as conn:
+                conn.execute(text("CREATE DATABASE split_probe"))
+                conn.execute(text("CREATE TABLE split_probe.t (id BIGINT PRIMARY KEY, v INT)"))
+                # SELECT only, like the analyst account of migration 0007
+                conn.execute(text("CREATE USER split_analyst IDENTIFIED BY 'pw'"))
+                conn.execute(text("GRANT SELECT ON split_probe.* TO split_analyst"))
+            with root.connect() as conn:
+                assert split_tables(conn, "split_probe") == {}
+            analyst = pymysql.connect(
+                host="127.0.0.1", port=own.port, user="split_analyst", password="pw"
+            )
             try:  # no privilege check at our pin (TiDB #62427): the analyst may split
                 analyst.cursor().execute(
-                    f"SPLIT TABLE {scratch}.t BETWEEN (0) AND (1000000) REGIONS 4"
+                    "SPLIT TABLE split_probe.t BETWEEN (0) AND (1000000) REGIONS 4"
                 )
             finally:
                 analyst.close()
 
             runtime = _Runtime(_Caps("unistore", True, "one region"))
-            dog = AnalystWatchdog(
-                engine, settings.model_copy(update={"database": scratch}), runtime
-            )
+            dog = AnalystWatchdog(root, own, runtime)
             found = dog.sweep(regions=True).split_tables
             assert found and found["t"] >= 4
             assert runtime.capabilities.crash_safe is False
             assert "t" in runtime.capabilities.crash_safe_reason
         finally:
-            with engine.begin() as conn:
-                conn.execute(text(f"DROP DATABASE {scratch}"))
+            root.dispose()
+            localdb.down(own, say=print)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
