@@ -48,6 +48,10 @@ NAMES: dict[str, tuple[str, str]] = {
 SUMS = (
     "medfee_sumamt",
     "hifp_pay",
+    "hifob_pay",
+    "hifmi_pay",
+    "maf_pay",
+    "fund_pay_sumamt",
     "acct_pay",
     "psn_cash_pay",
     "psn_part_amt",
@@ -60,9 +64,14 @@ MEASURES = (
     "persons",
     "medfee_sumamt",
     "hifp_pay",
+    "hifob_pay",
+    "hifmi_pay",
+    "maf_pay",
+    "fund_pay_sumamt",
     "acct_pay",
     "psn_cash_pay",
     "fund_share",
+    "fund_pay_share",
     "avg_cost_per_visit",
     "drug_share",
     "material_share",
@@ -105,7 +114,8 @@ def derive(row: dict[str, Any]) -> dict[str, Any]:
     """The report's ratios, from the exact sums of one group (or of the total)."""
     med = row["medfee_sumamt"]
     return {
-        "fund_share": _div(row["hifp_pay"], med),
+        "fund_share": _div(row["hifp_pay"], med),  # the basic pooled fund's share
+        "fund_pay_share": _div(row["fund_pay_sumamt"], med),  # every fund's share
         "avg_cost_per_visit": _div(med, row["visits"], CENT),
         "drug_share": _div(row["drug_amt"], row["fee_amt"]),
         "material_share": _div(row["material_amt"], row["fee_amt"]),

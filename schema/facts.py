@@ -16,6 +16,7 @@ from sqlalchemy import DateTime, Index, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from medhtap.schema.base import DATETIME6, PARTITION_BY_MONTH, TABLE_ARGS, Base, Money
+from medhtap.schema.funds import FundMoney
 
 
 class SettlementFact(Base):
@@ -63,6 +64,11 @@ class SettlementFact(Base):
     psn_part_amt: Mapped[Money]
     acct_pay: Mapped[Money]
     psn_cash_pay: Mapped[Money]
+    hifob_pay: Mapped[FundMoney]  # the fund split (issue 13.1, migration 0013)
+    hifmi_pay: Mapped[FundMoney]
+    maf_pay: Mapped[FundMoney]
+    fund_pay_sumamt: Mapped[FundMoney]
+    hosp_part_amt: Mapped[FundMoney]
     drug_amt: Mapped[Money]  # the settled lines' amounts by catalog item kind
     material_amt: Mapped[Money]
     service_amt: Mapped[Money]

@@ -2,6 +2,7 @@
 
 from medhtap.schema.base import Base
 from medhtap.schema.facts import RiskWatermark, SettlementFact
+from medhtap.schema.funds import FundPolicy, FundSegment, SetlDetail
 from medhtap.schema.ingest import IngestCheckpoint
 from medhtap.schema.national import NationalMessage
 from medhtap.schema.ops import AuditLog, RiskAlert
@@ -28,6 +29,8 @@ __all__ = [
     "DataQualityEvent",
     "Diagnosis",
     "FeeDetail",
+    "FundPolicy",
+    "FundSegment",
     "IdempotencyRecord",
     "IngestCheckpoint",
     "NationalMessage",
@@ -39,6 +42,7 @@ __all__ = [
     "Reconciliation",
     "RiskAlert",
     "RiskWatermark",
+    "SetlDetail",
     "Settlement",
     "SettlementFact",
     "SyncDeadLetter",

@@ -18,6 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from medhtap.schema.base import AUTO_RANDOM, DATETIME6, TABLE_ARGS, Base, Money
+from medhtap.schema.funds import FundMoney
 
 
 class InsuredPerson(Base):
@@ -29,6 +30,9 @@ class InsuredPerson(Base):
         CheckConstraint("gend IN ('1', '2', '9')", name="gend"),
         CheckConstraint("acct_balc >= 0", name="acct_balc"),
         CheckConstraint("psn_status IN ('active', 'suspended')", name="psn_status"),
+        CheckConstraint(
+            "assistance_category IN ('none', 'dibao', 'tekun')", name="assistance_category"
+        ),
         TABLE_ARGS,
     )
 
@@ -41,6 +45,10 @@ class InsuredPerson(Base):
     admdvs: Mapped[str] = mapped_column(String(6), index=True)
     acct_balc: Mapped[Money]  # personal-account balance (个人账户余额)
     psn_status: Mapped[str] = mapped_column(String(16), default="active")
+    # medical assistance (医疗救助): none, dibao (低保) or tekun (特困); see schema/funds.py
+    assistance_category: Mapped[str] = mapped_column(
+        String(8), default="none", server_default="none"
+    )
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.now())
 
 
@@ -56,6 +64,11 @@ class PersonYearAccumulator(Base):
     dedc_used: Mapped[Money]  # deductible paid by the person this year (outpatient)
     hifp_paid: Mapped[Money]  # pooled fund paid this year, against the annual cap
     setl_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    # Fund accumulators (issue 13.1): a fund's yearly figure is the sum over the person's
+    # rows of the year (both visit kinds); each settlement adds to its visit kind's row.
+    inscp_selfpay: Mapped[FundMoney]  # in-scope amount the basic fund did not pay
+    secondary_paid: Mapped[FundMoney]  # hifob_pay / hifmi_pay, against the secondary cap
+    assistance_paid: Mapped[FundMoney]  # maf_pay, against the assistance cap
 
 
 class AccountLedger(Base):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import JSON, CheckConstraint, Date, Index, Integer, String, func
+from sqlalchemy import DECIMAL, JSON, CheckConstraint, Date, Index, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from medhtap.schema.base import DATETIME6, PARTITION_BY_MONTH, TABLE_ARGS, Base, Money, Ratio
+from medhtap.schema.funds import FundMoney
 
 
 class Settlement(Base):
@@ -55,6 +56,11 @@ class Settlement(Base):
     psn_part_amt: Mapped[Money]  # the person's share (个人负担总金额)
     acct_pay: Mapped[Money]  # paid from the personal account (个人账户支出)
     psn_cash_pay: Mapped[Money]  # paid in cash (个人现金支出)
+    hifob_pay: Mapped[FundMoney]  # employees' large-amount subsidy (职工大额医疗费用补助基金支出)
+    hifmi_pay: Mapped[FundMoney]  # residents' critical-illness insurance (居民大病保险资金支出)
+    maf_pay: Mapped[FundMoney]  # medical assistance (医疗救助基金支出)
+    fund_pay_sumamt: Mapped[FundMoney]  # every fund's payment (基金支付总额)
+    hosp_part_amt: Mapped[FundMoney]  # borne by the hospital (医院负担金额), 0.00 today
     acct_balc_after: Mapped[Money]  # account balance after this settlement
     idempotency_key: Mapped[str] = mapped_column(String(128))
     policy_id: Mapped[int] = mapped_column(Integer)
@@ -95,6 +101,9 @@ class Reconciliation(Base):
     plt_medfee_sumamt: Mapped[Money]
     plt_hifp_pay: Mapped[Money]
     plt_acct_pay: Mapped[Money]
+    # fund_pay_sumamt as the institution sent it (NULL: not sent, not compared)
+    ins_fund_pay_sumamt: Mapped[Decimal | None] = mapped_column(DECIMAL(16, 2))
+    plt_fund_pay_sumamt: Mapped[FundMoney]
     result: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(DATETIME6, server_default=func.now(6))
 

@@ -2,7 +2,7 @@
 -- per settlement, written in its transaction; a cancel adds a -1 row with the same
 -- dimensions, setl_time and negated amounts). Summing facts therefore counts exactly the
 -- settlements that stand, with no join: visits = SUM(sign).
--- Ratios (fund share, drug share 药占比, material share 耗占比, out-of-pocket ratio,
+-- Ratios (basic fund share, all funds' share, drug share 药占比, material share 耗占比, out-of-pocket ratio,
 -- average cost, average length of stay) are computed from these exact sums in reports.py,
 -- so the total row is computed the same way as each group.
 WITH cancelled AS (
@@ -21,6 +21,11 @@ SELECT /*GROUP_OUTER*/,
        COUNT(DISTINCT CASE WHEN g.m_sign = 1 AND x.setl_id IS NULL THEN g.m_psn_no END) AS persons,
        SUM(g.medfee_sumamt) AS medfee_sumamt,
        SUM(g.hifp_pay) AS hifp_pay,
+       -- the fund split (setldetail): secondary funds, medical assistance, all funds
+       SUM(g.hifob_pay) AS hifob_pay,
+       SUM(g.hifmi_pay) AS hifmi_pay,
+       SUM(g.maf_pay) AS maf_pay,
+       SUM(g.fund_pay_sumamt) AS fund_pay_sumamt,
        SUM(g.acct_pay) AS acct_pay,
        SUM(g.psn_cash_pay) AS psn_cash_pay,
        SUM(g.psn_part_amt) AS psn_part_amt,
@@ -37,6 +42,7 @@ FROM (
   SELECT /*GROUP_SELECT*/, f.setl_id AS m_setl_id, f.sign AS m_sign, f.psn_no AS m_psn_no,
          f.med_type AS m_med_type, f.los_days AS m_los_days, f.setl_time AS m_setl_time,
          f.medfee_sumamt, f.hifp_pay, f.acct_pay, f.psn_cash_pay, f.psn_part_amt,
+         f.hifob_pay, f.hifmi_pay, f.maf_pay, f.fund_pay_sumamt,
          f.drug_amt, f.material_amt, f.service_amt
   FROM v_setl_fact f
   WHERE f.setl_time >= :from

@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import Row
 
 from medhtap.platform.db import WriteSession
-from medhtap.services.settlement import errors, rules
+from medhtap.services.settlement import errors, funds, rules
+from medhtap.services.settlement import fund_repository as fund_repo
 from medhtap.services.settlement import repository as repo
 from medhtap.services.settlement.mapping import Computed
 from medhtap.services.settlement.units import MAX_VISIT_TOTAL
@@ -16,7 +17,10 @@ from medhtap.services.settlement.units import MAX_VISIT_TOTAL
 def compute(
     session: WriteSession, visit: Row[Any], person: Row[Any], use_account: bool, *, lock: bool
 ) -> Computed:
-    """Load the facts of a visit and apply the money rules (locks accumulators if asked)."""
+    """Load the facts of a visit and apply the money rules: the basic fund (`rules.settle`),
+    then the fund split (`funds.split_funds`). Locks the visit kind's accumulator if asked;
+    the person's yearly fund figures are final because the caller holds the person's lock
+    (2207) or a preview (2206)."""
     inst = repo.get_institution(session, visit.fixmedins_code)
     if inst is None:  # reference data changed under an open visit
         raise errors.UnknownInstitution(f"unknown institution {visit.fixmedins_code!r}")
@@ -33,14 +37,32 @@ def compute(
         raise errors.NoFeeLines("the visit has no active fee lines")
     acc = repo.get_accumulator(session, person.psn_no, day.year, visit.med_type, lock=lock)
     lines = [rules.Line(r.feedetl_sn, rules.Item.from_row(r), r.cnt, r.pric) for r in rows]
-    result = rules.settle(
+    benefit = rules.Benefit(policy.dedc_amt, policy.dedc_scope, policy.pool_prop, policy.annual_cap)
+    used = rules.Used(acc.dedc_used, acc.hifp_paid) if acc else rules.Used()
+    basic = rules.settle(
         lines,
         rules.Person(person.insutype, person.gend, person.brdy, person.acct_balc),
         day,
-        rules.Benefit(policy.dedc_amt, policy.dedc_scope, policy.pool_prop, policy.annual_cap),
-        rules.Used(acc.dedc_used, acc.hifp_paid) if acc else rules.Used(),
+        benefit,
+        used,
         use_account=use_account,
     )
-    if result.medfee_sumamt >= MAX_VISIT_TOTAL:
+    if basic.medfee_sumamt >= MAX_VISIT_TOTAL:
         raise errors.AmountTooLarge("the visit total is beyond what one settlement may carry")
-    return Computed(result, policy.policy_id, inst.hosp_lv, day.year, acc is not None)
+    fund_policy = fund_repo.fund_policy(
+        session, person.admdvs, person.insutype, person.assistance_category, day
+    )
+    split = funds.split_funds(
+        insutype=person.insutype,
+        medfee_sumamt=basic.medfee_sumamt,
+        inscp_scp_amt=basic.inscp_scp_amt,
+        hifp_pay=basic.hifp_pay,
+        hifp_cap_left=rules.hifp_cap_left(benefit, used),
+        year=fund_repo.fund_year(session, person.psn_no, day.year),
+        secondary=fund_policy.secondary,
+        assistance=fund_policy.assistance,
+        acct_balc=person.acct_balc,
+        use_account=use_account,
+    )
+    result = funds.with_funds(basic, split)
+    return Computed(result, split, policy.policy_id, inst.hosp_lv, day.year, acc is not None)

@@ -14,7 +14,7 @@ from medhtap.schema.base import table
 from medhtap.schema.facts import SettlementFact
 from medhtap.schema.reference import CatalogItem, Diagnosis
 from medhtap.services.settlement import facts
-from medhtap.services.settlement.rules import AMOUNTS
+from medhtap.services.settlement.rules import SETTLEMENT_AMOUNTS
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def record_settlement(
     """Insert the +1 fact of a settlement. `setl` has the settlement's fields as attributes
     (the service's answer), `lines` are its splits (item_code, amount)."""
     lines = list(lines)
-    values = {k: getattr(setl, k) for k in (*SETTLEMENT_FIELDS, *AMOUNTS)}
+    values = {k: getattr(setl, k) for k in (*SETTLEMENT_FIELDS, *SETTLEMENT_AMOUNTS)}
     diag = diag_place(session, visit.main_diag_code)
     codes = sorted({ln.item_code for ln in lines})
     kinds: dict[str, str] = {

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from medhtap.services.settlement.rules import AMOUNTS, ZERO, age_on
+from medhtap.services.settlement.funds import fund_amounts
+from medhtap.services.settlement.rules import AMOUNTS, FUND_AMOUNTS, ZERO, age_on
 
 KINDS = {"drug": "drug_amt", "material": "material_amt", "service": "service_amt"}
 # Age bands (lower bound, label) as Chinese insurance statistics commonly cut them.
@@ -38,7 +39,7 @@ DIMENSIONS = (
     "endtime",
     "los_days",
 )
-SUMS = (*AMOUNTS, *KINDS.values())
+SUMS = (*AMOUNTS, *FUND_AMOUNTS, *KINDS.values())
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,9 @@ def settlement_fact(
     """The +1 fact of a settlement.
 
     setl: the settlement row's values (setl_id, setl_time, fixmedins_code, hosp_lv,
-    insutype, med_type and the AMOUNTS); visit: mdtrt_id, dept_name, begntime, endtime,
-    main_diag_code; person: psn_no, gend, brdy, admdvs; lines: (item kind, amount) of every
-    settled line."""
+    insutype, med_type, the AMOUNTS and, if it has them, the FUND_AMOUNTS); visit:
+    mdtrt_id, dept_name, begntime, endtime, main_diag_code; person: psn_no, gend, brdy,
+    admdvs; lines: (item kind, amount) of every settled line."""
     by_kind = dict.fromkeys(KINDS.values(), ZERO)
     for kind, amount in lines:
         by_kind[KINDS[kind]] += amount
@@ -102,6 +103,7 @@ def settlement_fact(
         "endtime": visit["endtime"],
         "los_days": length_of_stay(setl["med_type"], begin, visit["endtime"]),
         **{k: Decimal(setl[k]) for k in AMOUNTS},
+        **fund_amounts(setl),
         **by_kind,
     }
 

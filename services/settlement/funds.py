@@ -17,10 +17,13 @@ once per settlement.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
-from medhtap.services.settlement.rules import ZERO, money
+from medhtap.services.settlement.rules import FUND_AMOUNTS, ZERO, Result, money
 
 BASIC_FUND = {
     "310": ("310100", "职工基本医疗保险统筹基金"),
@@ -53,6 +56,14 @@ class AssistanceFund:
     name: str
     ratio: Decimal  # by the person's category: dibao 0.70, tekun 1.00
     annual_cap: Decimal
+
+
+@dataclass(frozen=True)
+class FundPolicy:
+    """The funds that apply to one person on one day (None: no such fund applies)."""
+
+    secondary: SecondaryFund | None = None
+    assistance: AssistanceFund | None = None
 
 
 @dataclass(frozen=True)
@@ -197,3 +208,46 @@ def split_funds(
         secondary_pay=secondary_pay,
         setldetail=detail,
     )
+
+
+def with_funds(result: Result, split: Split) -> Result:
+    """The basic settlement with the person's share, account and cash after the funds."""
+    return dataclasses.replace(
+        result,
+        psn_part_amt=split.psn_part_amt,
+        acct_pay=split.acct_pay,
+        psn_cash_pay=split.psn_cash_pay,
+    )
+
+
+def fund_amounts(setl: Mapping[str, Any]) -> dict[str, Decimal]:
+    """The fund fields of a settlement's values; values computed without the fund split
+    (history loaded from elsewhere) paid from the basic fund only."""
+    if "fund_pay_sumamt" in setl:
+        return {k: Decimal(setl[k]) for k in FUND_AMOUNTS}
+    return {**dict.fromkeys(FUND_AMOUNTS, ZERO), "fund_pay_sumamt": Decimal(setl["hifp_pay"])}
+
+
+def year_refund(settled: Any) -> tuple[Decimal, Decimal, Decimal]:
+    """What a cancel takes back from the person's yearly fund figures (in-scope self-pay,
+    secondary paid, assistance paid): exactly what the settlement added (`Split`)."""
+    return (
+        -(settled.inscp_scp_amt - settled.hifp_pay),
+        -(settled.hifob_pay + settled.hifmi_pay),
+        -settled.maf_pay,
+    )
+
+
+def negated_detail(detail: Iterable[Any]) -> list[FundPay]:
+    """The setldetail of a reversal: each fund's entry with its amounts negated."""
+    return [
+        FundPay(
+            d.fund_pay_type,
+            d.fund_pay_type_name,
+            -d.inscp_scp_amt,
+            d.crt_payb_lmt_amt,
+            -d.fund_payamt,
+            f"reversal: {d.setl_proc_info}"[:255],
+        )
+        for d in detail
+    ]

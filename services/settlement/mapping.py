@@ -9,15 +9,16 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from medhtap.services.settlement import rules
-from medhtap.services.settlement.schemas import LineSplitOut, SettlementOut
+from medhtap.services.settlement import funds, rules
+from medhtap.services.settlement.schemas import LineSplitOut, SetlDetailOut, SettlementOut
 
 
 @dataclass(frozen=True)
 class Computed:
     """A visit's settlement as computed (not yet stored), with the facts it was computed on."""
 
-    result: rules.Result
+    result: rules.Result  # person's share, account and cash after the fund split
+    split: funds.Split
     policy_id: int
     hosp_lv: int
     year: int
@@ -37,6 +38,17 @@ def line_out(s: rules.LineSplit) -> LineSplitOut:
     )
 
 
+def setldetail_out(d: funds.FundPay) -> SetlDetailOut:
+    return SetlDetailOut(
+        fund_pay_type=d.fund_pay_type,
+        fund_pay_type_name=d.fund_pay_type_name,
+        inscp_scp_amt=d.inscp_scp_amt,
+        crt_payb_lmt_amt=d.crt_payb_lmt_amt,
+        fund_payamt=d.fund_payamt,
+        setl_proc_info=d.setl_proc_info,
+    )
+
+
 def settlement_out(
     visit: Row[Any],
     person: Row[Any],
@@ -46,7 +58,7 @@ def settlement_out(
     setl_time: dt.datetime | None,
     balance_after: Decimal,
 ) -> SettlementOut:
-    r = c.result
+    r, f = c.result, c.split
     return SettlementOut(
         setl_id=setl_id,
         mdtrt_id=visit.mdtrt_id,
@@ -68,7 +80,13 @@ def settlement_out(
         psn_part_amt=r.psn_part_amt,
         acct_pay=r.acct_pay,
         psn_cash_pay=r.psn_cash_pay,
+        hifob_pay=f.hifob_pay,
+        hifmi_pay=f.hifmi_pay,
+        maf_pay=f.maf_pay,
+        fund_pay_sumamt=f.fund_pay_sumamt,
+        hosp_part_amt=f.hosp_part_amt,
         acct_balc_after=balance_after,
+        setldetail=[setldetail_out(d) for d in f.setldetail],
         lines=[line_out(s) for s in r.lines],
         selfpay_lines=[line_out(s) for s in r.selfpay_lines],
     )
@@ -77,7 +95,7 @@ def settlement_out(
 def settlement_row(out: SettlementOut, idem_key: str) -> dict[str, Any]:
     """The settlement table row of a 2207 answer."""
     assert out.setl_id is not None and out.setl_time is not None
-    amounts = {k: getattr(out, k) for k in rules.AMOUNTS}
+    amounts = {k: getattr(out, k) for k in rules.SETTLEMENT_AMOUNTS}
     return {
         "setl_id": out.setl_id,
         "setl_type": "normal",
@@ -131,7 +149,9 @@ def reversal_row(
     }
 
 
-def reversal_out(row: dict[str, Any]) -> SettlementOut:
-    return SettlementOut.model_validate(
+def reversal_out(row: dict[str, Any], detail: list[funds.FundPay]) -> SettlementOut:
+    out = SettlementOut.model_validate(
         {k: v for k, v in row.items() if k in SettlementOut.model_fields}
     )
+    out.setldetail = [setldetail_out(d) for d in detail]
+    return out

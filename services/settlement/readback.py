@@ -19,6 +19,7 @@ from sqlalchemy import Row, Select, literal, select, tuple_
 
 from medhtap.platform.db import WriteSession
 from medhtap.services.settlement import errors
+from medhtap.services.settlement import fund_repository as fund_repo
 from medhtap.services.settlement import repository as repo
 from medhtap.services.settlement.lifecycle import record_out
 from medhtap.services.settlement.lifecycle_schemas import (
@@ -27,7 +28,7 @@ from medhtap.services.settlement.lifecycle_schemas import (
     SettlementSummaryOut,
     VisitPage,
 )
-from medhtap.services.settlement.schemas import LineSplitOut
+from medhtap.services.settlement.schemas import LineSplitOut, SetlDetailOut
 from medhtap.services.settlement.units import Caller, Entry
 
 VISIT, SETL, FEE = repo.VISIT, repo.SETL, repo.FEE
@@ -127,7 +128,12 @@ def settlement_unit(session: WriteSession, caller: Caller, setl_id: str) -> Sett
     split = [_line_out(r) for r in lines]
     fields = {k: v for k, v in setl._mapping.items() if k in SettlementRecordOut.model_fields}
     selfpay = [ln for ln in split if ln.ownpay_reason]
-    return SettlementRecordOut.model_validate(fields | {"lines": split, "selfpay_lines": selfpay})
+    detail = [
+        SetlDetailOut.model_validate(d._mapping) for d in fund_repo.setl_detail(session, setl_id)
+    ]
+    return SettlementRecordOut.model_validate(
+        fields | {"lines": split, "selfpay_lines": selfpay, "setldetail": detail}
+    )
 
 
 person_visits = Entry(person_visits_unit, name="person_visits", writes=False)

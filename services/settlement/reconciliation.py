@@ -7,6 +7,10 @@ cancelled the same day nets to zero in the sums while both rows still count.
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic import BaseModel
+
 from medhtap.platform.db import WriteSession
 from medhtap.services.settlement import errors
 from medhtap.services.settlement import repository as repo
@@ -22,19 +26,25 @@ from medhtap.services.settlement.schemas import (
 from medhtap.services.settlement.units import Caller, Entry
 
 
+def _compared(figures: BaseModel, sent: BaseModel) -> dict[str, Any]:
+    """The figures the institution sent: a field it left out (null) is not compared."""
+    return figures.model_dump(include={k for k, v in sent if v is not None})
+
+
 def reconcile_unit(session: WriteSession, caller: Caller, body: ReconcileIn) -> ReconcileOut:
     caller.principal.check_institution(body.fixmedins_code)
     if repo.get_institution(session, body.fixmedins_code) is None:
         raise errors.UnknownInstitution(f"unknown institution {body.fixmedins_code!r}")
-    cnt, medfee, hifp, acct = repo.day_totals(session, body.fixmedins_code, body.stmt_date)
-    platform = Totals(setl_cnt=cnt, medfee_sumamt=medfee, hifp_pay=hifp, acct_pay=acct)
+    day = repo.day_totals(session, body.fixmedins_code, body.stmt_date)
+    platform = Totals.model_validate(day._mapping)
     mine = Totals(
         setl_cnt=body.setl_cnt,
         medfee_sumamt=body.medfee_sumamt,
         hifp_pay=body.hifp_pay,
         acct_pay=body.acct_pay,
+        fund_pay_sumamt=body.fund_pay_sumamt,
     )
-    result = "match" if platform == mine else "mismatch"
+    result = "match" if _compared(platform, mine) == _compared(mine, mine) else "mismatch"
     repo.insert_reconciliation(
         session,
         {
@@ -44,10 +54,12 @@ def reconcile_unit(session: WriteSession, caller: Caller, body: ReconcileIn) -> 
             "ins_medfee_sumamt": body.medfee_sumamt,
             "ins_hifp_pay": body.hifp_pay,
             "ins_acct_pay": body.acct_pay,
-            "plt_setl_cnt": cnt,
-            "plt_medfee_sumamt": medfee,
-            "plt_hifp_pay": hifp,
-            "plt_acct_pay": acct,
+            "ins_fund_pay_sumamt": body.fund_pay_sumamt,
+            "plt_setl_cnt": platform.setl_cnt,
+            "plt_medfee_sumamt": platform.medfee_sumamt,
+            "plt_hifp_pay": platform.hifp_pay,
+            "plt_acct_pay": platform.acct_pay,
+            "plt_fund_pay_sumamt": platform.fund_pay_sumamt,
             "result": result,
         },
     )
@@ -76,21 +88,14 @@ def reconcile_detail_unit(
     if repo.get_institution(session, body.fixmedins_code) is None:
         raise errors.UnknownInstitution(f"unknown institution {body.fixmedins_code!r}")
     platform = {
-        r.setl_id: DetailAmounts(
-            medfee_sumamt=r.medfee_sumamt, hifp_pay=r.hifp_pay, acct_pay=r.acct_pay
-        )
+        r.setl_id: DetailAmounts.model_validate(r._mapping)
         for r in repo.day_rows(session, body.fixmedins_code, body.stmt_date)
     }
-    theirs = {
-        i.setl_id: DetailAmounts(
-            medfee_sumamt=i.medfee_sumamt, hifp_pay=i.hifp_pay, acct_pay=i.acct_pay
-        )
-        for i in body.items
-    }
+    theirs = {i.setl_id: DetailAmounts.model_validate(i.model_dump()) for i in body.items}
     differing = [
         DetailDiff(setl_id=k, institution=theirs[k], platform=platform[k])
         for k in sorted(platform.keys() & theirs.keys())
-        if platform[k] != theirs[k]
+        if _compared(platform[k], theirs[k]) != _compared(theirs[k], theirs[k])
     ]
     missing_plt = sorted(theirs.keys() - platform.keys())
     missing_ins = sorted(platform.keys() - theirs.keys())

@@ -22,6 +22,7 @@ from medhtap.schema.settlement import IdempotencyRecord, Reconciliation, Settlem
 from medhtap.schema.visit import FeeDetail, Visit
 
 DEFAULT_REGION = "000000"
+ZERO = Decimal("0.00")
 DUPLICATE_KEY = 1062
 
 PERSON = table(InsuredPerson)
@@ -121,9 +122,12 @@ def add_to_accumulator(
     dedc: Decimal,
     hifp: Decimal,
     cnt: int,
+    funds: tuple[Decimal, Decimal, Decimal] = (ZERO, ZERO, ZERO),
 ) -> None:
-    """Add (or, negative, take back) amounts. The caller holds the person's row lock, which
-    serialises every writer of this person's accumulators, so insert-if-missing is safe."""
+    """Add (or, negative, take back) amounts; `funds` is (in-scope self-pay, secondary
+    fund paid, assistance paid). The caller holds the person's row lock, which serialises
+    every writer of this person's accumulators, so insert-if-missing is safe."""
+    inscp_self, secondary, assistance = funds
     if exists:
         key = and_(ACC.c.psn_no == psn_no, ACC.c.year == year, ACC.c.med_type == med_type)
         session.execute(
@@ -133,6 +137,9 @@ def add_to_accumulator(
                 dedc_used=ACC.c.dedc_used + dedc,
                 hifp_paid=ACC.c.hifp_paid + hifp,
                 setl_cnt=ACC.c.setl_cnt + cnt,
+                inscp_selfpay=ACC.c.inscp_selfpay + inscp_self,
+                secondary_paid=ACC.c.secondary_paid + secondary,
+                assistance_paid=ACC.c.assistance_paid + assistance,
             )
         )
     else:
@@ -144,6 +151,9 @@ def add_to_accumulator(
                 dedc_used=dedc,
                 hifp_paid=hifp,
                 setl_cnt=cnt,
+                inscp_selfpay=inscp_self,
+                secondary_paid=secondary,
+                assistance_paid=assistance,
             )
         )
 
@@ -410,10 +420,23 @@ def mark_cancelled(session: Session, setl_id: str, when: dt.datetime) -> None:
     )
 
 
+# The amounts 3201/3202 compare (fund_pay_sumamt only when the institution sends it) and
+# report per fund.
+RECONCILED = (
+    "medfee_sumamt",
+    "hifp_pay",
+    "acct_pay",
+    "fund_pay_sumamt",
+    "hifob_pay",
+    "hifmi_pay",
+    "maf_pay",
+)
+
+
 def day_rows(session: Session, fixmedins_code: str, day: dt.date) -> Sequence[Row[Any]]:
     """Every settlement and reversal row of an institution timed on `day`."""
     start = dt.datetime.combine(day, dt.time())
-    stmt = select(SETL.c.setl_id, SETL.c.medfee_sumamt, SETL.c.hifp_pay, SETL.c.acct_pay).where(
+    stmt = select(SETL.c.setl_id, *(SETL.c[k] for k in RECONCILED)).where(
         SETL.c.fixmedins_code == fixmedins_code,
         SETL.c.setl_time >= start,
         SETL.c.setl_time < start + dt.timedelta(days=1),
@@ -425,10 +448,8 @@ def day_totals(session: Session, fixmedins_code: str, day: dt.date) -> Row[Any]:
     start = dt.datetime.combine(day, dt.time())
     zero = Decimal("0.00")
     stmt = select(
-        func.count(),
-        func.coalesce(func.sum(SETL.c.medfee_sumamt), zero),
-        func.coalesce(func.sum(SETL.c.hifp_pay), zero),
-        func.coalesce(func.sum(SETL.c.acct_pay), zero),
+        func.count().label("setl_cnt"),
+        *(func.coalesce(func.sum(SETL.c[k]), zero).label(k) for k in RECONCILED),
     ).where(
         SETL.c.fixmedins_code == fixmedins_code,
         SETL.c.setl_time >= start,

@@ -24,6 +24,7 @@ from medhtap.services.settlement.schemas import (
     FeeRevokeOut,
     PersonIn,
     PersonOut,
+    PersonUpdateIn,
     ReconcileDetailIn,
     ReconcileDetailOut,
     ReconcileIn,
@@ -119,6 +120,21 @@ def get_person(
         runtime.write_engine, principal, psn_no, "GET /v1/persons/{psn_no}", request_id_of(request)
     )
     return out
+
+
+@router.patch(
+    "/persons/{psn_no}",
+    summary="Update an insured person: the medical-assistance category (none, dibao, tekun)",
+    responses=responses(*AUTH, errors.PersonNotFound, body=True),
+)
+def update_person(
+    psn_no: Annotated[str, Path(max_length=32)],
+    body: PersonUpdateIn,
+    runtime: RuntimeDep,
+    principal: AdminOnly,
+    request_id: RequestId = None,
+) -> PersonOut:
+    return persons.update_person(runtime.write_engine, _caller(principal, request_id), psn_no, body)
 
 
 @router.post(

@@ -174,9 +174,15 @@ AMOUNTS = (
 )
 
 
+# The fund split's fields (services/settlement/funds.py), stored beside the AMOUNTS.
+FUND_AMOUNTS = ("hifob_pay", "hifmi_pay", "maf_pay", "fund_pay_sumamt", "hosp_part_amt")
+SETTLEMENT_AMOUNTS = (*AMOUNTS, *FUND_AMOUNTS)
+
+
 def reversal_amounts(settled: Any) -> dict[str, Decimal]:
-    """The money fields of a reversal row: each of the settlement's `AMOUNTS` negated."""
-    return {k: -getattr(settled, k) for k in AMOUNTS}
+    """The money fields of a reversal row: each of the settlement's amounts negated (the
+    fund fields too where it has them: a stored settlement does, a basic `Result` not)."""
+    return {k: -getattr(settled, k) for k in SETTLEMENT_AMOUNTS if hasattr(settled, k)}
 
 
 @dataclass(frozen=True)
@@ -236,6 +242,11 @@ def split_line(line: Line, person: Person, visit_day: dt.date) -> LineSplit:
     )
 
 
+def hifp_cap_left(benefit: Benefit, used: Used) -> Decimal:
+    """What the basic fund may still pay this year for this visit kind."""
+    return max(benefit.annual_cap - used.hifp_paid, ZERO)
+
+
 def settle(
     lines: list[Line],
     person: Person,
@@ -258,7 +269,7 @@ def settle(
     else:  # inpatient: the full deductible applies to every admission
         dedc_open = benefit.dedc_amt
     dedc = min(inscp, dedc_open)
-    cap_left = max(benefit.annual_cap - used.hifp_paid, ZERO)
+    cap_left = hifp_cap_left(benefit, used)
     hifp = max(min(money((inscp - dedc) * benefit.pool_prop), cap_left), ZERO)
     psn_part = sumamt - hifp
     acct = min(person.acct_balc, psn_part) if use_account and person.insutype == "310" else ZERO

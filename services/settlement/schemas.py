@@ -25,7 +25,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from medhtap.services.settlement.rules import CENT, money
+from medhtap.services.settlement.rules import CENT, ZERO, money
 
 RATIO_Q = Decimal("0.0001")
 
@@ -168,6 +168,12 @@ class _In(BaseModel):
 # ---- 1101 persons -------------------------------------------------------------------------
 
 
+AssistanceCategory = Annotated[
+    Literal["none", "dibao", "tekun"],
+    Field(description="medical assistance (医疗救助): none, dibao (低保) or tekun (特困)"),
+]
+
+
 class PersonIn(_In):
     psn_no: Code | None = Field(None, description="generated when omitted")
     certno: str = Field(pattern=r"^[0-9]{17}[0-9X]$", description="18-character id-card number")
@@ -177,6 +183,11 @@ class PersonIn(_In):
     insutype: Literal["310", "390"]
     admdvs: str = Field(pattern=r"^[0-9]{6}$")
     acct_balc: Balance = Decimal("0.00")
+    assistance_category: AssistanceCategory = "none"
+
+
+class PersonUpdateIn(_In):
+    assistance_category: AssistanceCategory
 
 
 class AccumulatorOut(BaseModel):
@@ -185,6 +196,9 @@ class AccumulatorOut(BaseModel):
     dedc_used: MoneyOut
     hifp_paid: MoneyOut
     setl_cnt: int
+    inscp_selfpay: MoneyOut = Field(description="in-scope amount the basic fund did not pay")
+    secondary_paid: MoneyOut = Field(description="hifob_pay / hifmi_pay paid this year")
+    assistance_paid: MoneyOut = Field(description="maf_pay paid this year")
 
 
 class PersonOut(BaseModel):
@@ -199,6 +213,7 @@ class PersonOut(BaseModel):
     insutype: str
     admdvs: str
     psn_status: str
+    assistance_category: str
     acct_balc: MoneyOut
     accumulators: list[AccumulatorOut] = Field(description="year to date, both visit kinds")
 
@@ -296,6 +311,22 @@ class LineSplitOut(BaseModel):
     ownpay_reason: str | None = Field(description="class_c, gender or age when wholly self-paid")
 
 
+class SetlDetailOut(BaseModel):
+    """One fund's part of a settlement (setldetail)."""
+
+    fund_pay_type: str = Field(
+        description="310100/390100 basic, 330100/390200 secondary, "
+        "610100 medical assistance, 310200 employee account (not in fund_pay_sumamt)"
+    )
+    fund_pay_type_name: str
+    inscp_scp_amt: MoneyOut = Field(description="the base this fund was computed on")
+    crt_payb_lmt_amt: MoneyOut | None = Field(
+        description="the fund's limit still open before this settlement"
+    )
+    fund_payamt: MoneyOut
+    setl_proc_info: str = Field(description="how the amount was computed")
+
+
 class SettlementOut(BaseModel):
     setl_id: str | None = Field(description="null on a pre-settlement (2206)")
     setl_type: str = "normal"
@@ -319,7 +350,15 @@ class SettlementOut(BaseModel):
     psn_part_amt: MoneyOut
     acct_pay: MoneyOut
     psn_cash_pay: MoneyOut
+    hifob_pay: MoneyOut = Field(ZERO, description="employees' large-amount subsidy")
+    hifmi_pay: MoneyOut = Field(ZERO, description="residents' critical-illness insurance")
+    maf_pay: MoneyOut = Field(ZERO, description="medical assistance")
+    fund_pay_sumamt: MoneyOut = Field(
+        ZERO, description="hifp_pay + hifob_pay + hifmi_pay + maf_pay"
+    )
+    hosp_part_amt: MoneyOut = Field(ZERO, description="borne by the hospital")
     acct_balc_after: MoneyOut
+    setldetail: list[SetlDetailOut] = Field(default_factory=list)
     lines: list[LineSplitOut] = Field(default_factory=list)
     selfpay_lines: list[LineSplitOut] = Field(
         default_factory=list, description="lines paid wholly by the person, with the reason"
@@ -335,6 +374,10 @@ class Totals(BaseModel):
     medfee_sumamt: MoneyOut
     hifp_pay: MoneyOut
     acct_pay: MoneyOut
+    fund_pay_sumamt: MoneyOut | None = Field(None, description="null: not sent, not compared")
+    hifob_pay: MoneyOut | None = Field(None, description="the platform's figures per fund")
+    hifmi_pay: MoneyOut | None = None
+    maf_pay: MoneyOut | None = None
 
 
 class ReconcileIn(_In):
@@ -344,6 +387,7 @@ class ReconcileIn(_In):
     medfee_sumamt: SignedMoney
     hifp_pay: SignedMoney
     acct_pay: SignedMoney
+    fund_pay_sumamt: SignedMoney | None = Field(None, description="compared when sent")
 
 
 class ReconcileOut(BaseModel):
@@ -362,6 +406,7 @@ class DetailItemIn(_In):
     medfee_sumamt: SignedMoney
     hifp_pay: SignedMoney
     acct_pay: SignedMoney
+    fund_pay_sumamt: SignedMoney | None = Field(None, description="compared when sent")
 
 
 class ReconcileDetailIn(_In):
@@ -374,6 +419,7 @@ class DetailAmounts(BaseModel):
     medfee_sumamt: MoneyOut
     hifp_pay: MoneyOut
     acct_pay: MoneyOut
+    fund_pay_sumamt: MoneyOut | None = None
 
 
 class DetailDiff(BaseModel):

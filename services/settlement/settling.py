@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import Row
 
 from medhtap.platform.db import WriteSession
-from medhtap.services.settlement import errors, rules
+from medhtap.services.settlement import errors, funds, rules
 from medhtap.services.settlement import fact_repository as facts
+from medhtap.services.settlement import fund_repository as fund_repo
 from medhtap.services.settlement import repository as repo
 from medhtap.services.settlement.compute import compute
 from medhtap.services.settlement.idempotency import (
@@ -99,7 +100,9 @@ def settle_unit(
         dedc=r.act_pay_dedc,
         hifp=r.hifp_pay,
         cnt=1,
+        funds=(c.split.inscp_self, c.split.secondary_pay, c.split.maf_pay),
     )
+    fund_repo.insert_setl_detail(session, setl_id, c.split.setldetail)
     if r.acct_pay:
         repo.set_balance(session, person.psn_no, balance_after)
         repo.ledger(session, person.psn_no, setl_id, -r.acct_pay, balance_after)
@@ -116,6 +119,7 @@ def settle_unit(
             "idempotency_key": idem_key,
             "medfee_sumamt": str(r.medfee_sumamt),
             "hifp_pay": str(r.hifp_pay),
+            "fund_pay_sumamt": str(c.split.fund_pay_sumamt),
             "acct_pay": str(r.acct_pay),
         },
         caller.request_id,
@@ -158,6 +162,7 @@ def cancel_unit(
         dedc=-orig.act_pay_dedc,
         hifp=-orig.hifp_pay,
         cnt=-1,
+        funds=funds.year_refund(orig),
     )
     reversal_id = new_id()
     now = dt.datetime.now()
@@ -168,6 +173,8 @@ def cancel_unit(
     repo.mark_cancelled(session, setl_id, now)
     row = reversal_row(orig, reversal_id, now, balance_after, idem_key)
     repo.insert_settlement(session, row)
+    detail = funds.negated_detail(fund_repo.setl_detail(session, setl_id))
+    fund_repo.insert_setl_detail(session, reversal_id, detail)
     facts.record_cancel(session, orig, reversal_id, now)
     repo.unsettle_lines(session, orig.mdtrt_id, setl_id)
     repo.set_visit_status(session, orig.mdtrt_id, "open")
@@ -180,7 +187,7 @@ def cancel_unit(
         {"reversal_setl_id": reversal_id, "idempotency_key": idem_key},
         caller.request_id,
     )
-    out = reversal_out(row)
+    out = reversal_out(row, detail)
     repo.finish_idempotency(session, scoped, 200, out.model_dump(mode="json"))
     return out
 

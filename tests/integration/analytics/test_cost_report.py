@@ -56,7 +56,10 @@ class TestCostReport:
         assert g["avg_cost_per_visit"] == Decimal("130.00")
         assert g["avg_inpatient_los"] == Decimal("5.00")
         assert g["fund_share"] == (g["hifp_pay"] / g["medfee_sumamt"]).quantize(Decimal("0.0001"))
-        assert g["hifp_pay"] + g["psn_part_amt"] == g["medfee_sumamt"]
+        assert g["fund_pay_sumamt"] + g["psn_part_amt"] == g["medfee_sumamt"]
+        assert (
+            g["fund_pay_sumamt"] == g["hifp_pay"] + g["hifob_pay"] + g["hifmi_pay"] + g["maf_pay"]
+        )
         assert [t["item_code"] for t in g["top_items"]] == [DRUG, MATERIAL, SERVICE]
         assert rep.meta["engine"] in ("tikv", "tiflash", "mpp")
 

@@ -106,6 +106,7 @@ class Factory:
         balance: str = "0.00",
         gend: str = "1",
         brdy: str = "1980-05-05",
+        assistance: str = "none",
     ) -> str:
         r = self.client.post(
             "/v1/persons",
@@ -118,6 +119,7 @@ class Factory:
                 "insutype": insutype,
                 "admdvs": "110100",
                 "acct_balc": balance,
+                "assistance_category": assistance,
             },
         )
         assert r.status_code == 201, r.text
@@ -182,8 +184,13 @@ class Factory:
         dedc: str = "0.00",
         hifp: str = "0.00",
         year: int | None = None,
+        inscp_self: str = "0.00",
+        secondary: str = "0.00",
+        assistance: str = "0.00",
     ) -> None:
-        """Set what the person already used this year (as if earlier visits were settled)."""
+        """Set what the person already used this year (as if earlier visits were settled):
+        per visit kind the deductible and basic fund; the fund figures (in-scope self-pay,
+        secondary fund, assistance) count over the person's rows of the year."""
         with self.engine.begin() as conn:
             conn.execute(
                 insert(PersonYearAccumulator.__table__).values(
@@ -193,6 +200,9 @@ class Factory:
                     dedc_used=Decimal(dedc),
                     hifp_paid=Decimal(hifp),
                     setl_cnt=0,
+                    inscp_selfpay=Decimal(inscp_self),
+                    secondary_paid=Decimal(secondary),
+                    assistance_paid=Decimal(assistance),
                 )
             )
 

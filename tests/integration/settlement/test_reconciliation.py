@@ -49,6 +49,10 @@ def test_totals_and_detail_match_then_mismatch(factory: Factory) -> None:
         "medfee_sumamt": "441.00",
         "hifp_pay": rows[1]["hifp_pay"],
         "acct_pay": rows[1]["acct_pay"],
+        "fund_pay_sumamt": rows[1]["fund_pay_sumamt"],
+        "hifob_pay": "0.00",
+        "hifmi_pay": "0.00",
+        "maf_pay": "0.00",
     }
 
     r = factory.client.post(

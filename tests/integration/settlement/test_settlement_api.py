@@ -343,9 +343,13 @@ class TestPersons:
                 "dedc_used": "361.00",
                 "hifp_paid": "0.00",
                 "setl_cnt": 1,
+                "inscp_selfpay": "361.00",  # in scope, not paid by the basic fund
+                "secondary_paid": "0.00",
+                "assistance_paid": "0.00",
             }
         ]
         assert body["acct_balc"] == "59.00"
+        assert body["assistance_category"] == "none"
 
     def test_unknown_person_is_404(self, factory: Factory) -> None:
         r = factory.client.get("/v1/persons/nobody", headers=HIS)

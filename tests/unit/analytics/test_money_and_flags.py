@@ -17,6 +17,7 @@ def test_report_ratios_come_from_sums_and_tolerate_empty_groups() -> None:
     row = {
         "medfee_sumamt": Decimal("200"),
         "hifp_pay": Decimal("150"),
+        "fund_pay_sumamt": Decimal("160"),
         "visits": 3,
         "drug_amt": Decimal("50"),
         "material_amt": Decimal("0"),
@@ -28,6 +29,7 @@ def test_report_ratios_come_from_sums_and_tolerate_empty_groups() -> None:
     d = derive(row)
     assert d["fund_share"] == Decimal("0.7500") and d["avg_cost_per_visit"] == Decimal("66.67")
     assert d["drug_share"] == Decimal("0.2500") and d["avg_inpatient_los"] is None
+    assert d["fund_pay_share"] == Decimal("0.8000")  # every fund, not only the basic one
 
 
 def test_group_by_is_whitelisted() -> None:
