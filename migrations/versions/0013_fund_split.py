@@ -6,7 +6,7 @@ Existing settlements paid from the basic fund only: their fund_pay_sumamt is set
 (the other funds 0.00), so medfee_sumamt = fund_pay_sumamt + psn_part_amt holds for them too.
 
 Revision ID: 0013
-Revises: 0014
+Revises: 0018
 """
 
 from collections.abc import Sequence
@@ -20,7 +20,7 @@ from alembic import op
 from medhtap.migrations.helpers import log, quote_ident, quote_str, settings, tiflash_stores
 
 revision: str = "0013"
-down_revision: str | None = "0014"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
