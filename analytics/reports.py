@@ -28,7 +28,7 @@ DIMENSIONS: dict[str, list[tuple[str, str]]] = {
     "diagnosis": [("main_diag_code", "f.main_diag_code")],
     "diagnosis_chapter": [("diag_chapter", "f.diag_chapter")],
     "insurance_type": [("insutype", "f.insutype")],
-    "visit_kind": [("med_type", "f.med_type")],
+    "visit_kind": [("med_type", "f.med_type")],  # national med_type codes 11/14/21/41
     "month": [("month", "DATE_FORMAT(f.setl_time, '%Y-%m')")],
     "age_band": [("age_band", "f.age_band")],
     "gender": [("gend", "f.gend")],

@@ -261,7 +261,7 @@ def generate(
         inpatient = rng.random() < 0.15
         inst = rng.choice(hospitals) if inpatient else rng.choice(ref.institutions)
         code, lv = inst[0], inst[1]
-        med_type = "inpatient" if inpatient else "outpatient"
+        med_type = "21" if inpatient else "11"  # national codes (rules.MED_TYPES)
         begin = t0 + dt.timedelta(seconds=rng.randrange(span))
         begin = begin.replace(microsecond=0)
         los = rng.randint(1, 20) if inpatient else 0
@@ -306,7 +306,7 @@ def generate(
             )
             for n, item in enumerate(picked)
         ]
-        benefit, policy_id = ref.policy[(psn.insutype, med_type, lv)]
+        benefit, policy_id = ref.policy[(psn.insutype, rules.med_type(med_type).benefit, lv)]
         m = rules.settle(lines, psn, begin.date(), benefit, used_before(benefit), use_account=True)
         for line, split in zip(lines, m.lines, strict=True):
             when = begin + dt.timedelta(seconds=rng.randrange(max(1, los * 86_400 or 3_000)))

@@ -132,7 +132,7 @@ def make_visits(s: Any, persons: list[str], n: int) -> list[str]:
             chunk = ids[i : i + 1000]
             cur.executemany(
                 "INSERT INTO visit (mdtrt_id, psn_no, fixmedins_code, med_type, dept_name, "
-                "begntime, main_diag_code, vis_status) VALUES (%s,%s,%s,'outpatient','GP',%s,"
+                "begntime, main_diag_code, vis_status) VALUES (%s,%s,%s,'11','GP',%s,"
                 "'E11.9','open')",
                 [(v, random.choice(persons), INST, now) for v in chunk],
             )
@@ -224,7 +224,7 @@ def raw_settle(conn: pymysql.connections.Connection, mdtrt_id: str, key: str) ->
             "fixmedins_code, insutype, med_type, hosp_lv, setl_time, medfee_sumamt, "
             "fulamt_ownpay_amt, overlmt_selfpay, preselfpay_amt, inscp_scp_amt, act_pay_dedc, "
             "hifp_pay, pool_prop_selfpay, psn_part_amt, acct_pay, psn_cash_pay, acct_balc_after, "
-            "idempotency_key, policy_id) VALUES (%s,'normal','settled',%s,%s,%s,%s,'outpatient',"
+            "idempotency_key, policy_id) VALUES (%s,'normal','settled',%s,%s,%s,%s,'11',"
             "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
             (
                 setl_id,

@@ -14,7 +14,8 @@ from medhtap.schema.base import DATETIME6, PARTITION_BY_MONTH, TABLE_ARGS, Base,
 class Visit(Base):
     __tablename__ = "visit"
     __table_args__ = (
-        CheckConstraint("med_type IN ('outpatient', 'inpatient')", name="med_type"),
+        # national codes, policy per code in rules.MED_TYPES (migration 0014 recoded)
+        CheckConstraint("med_type IN ('11', '14', '21', '41')", name="med_type"),
         CheckConstraint("vis_status IN ('open', 'settled', 'cancelled')", name="vis_status"),
         Index("ix_visit_psn_no_begntime", "psn_no", "begntime"),
         Index("ix_visit_fixmedins_code_begntime", "fixmedins_code", "begntime"),

@@ -104,6 +104,29 @@ def db_downgrade(revision: str) -> None:
     say(f"database {s.database} at revision {migrate.current(s)}")
 
 
+@db.command("purge-idempotency")
+def db_purge_idempotency(
+    days: Annotated[int | None, typer.Option(help="default MEDHTAP_IDEMPOTENCY_TTL_DAYS")] = None,
+    batch: int = 1000,
+    max_batches: int = 100,
+) -> None:
+    """Delete idempotency records older than the TTL, in bounded batches (for stores
+    without TiDB's TTL job; harmless beside it)."""
+    from medhtap.services.settlement import expiry
+
+    s = get_settings()
+    engine = write_engine(s)
+    try:
+        with engine.connect() as conn:
+            mode = expiry.mode(conn)
+        n = expiry.purge_expired(
+            engine, days or s.idempotency_ttl_days, batch=batch, max_batches=max_batches
+        )
+    finally:
+        engine.dispose()
+    say(f"purged {n} idempotency records (expiry on this store: {mode})")
+
+
 @db.command("seed")
 def db_seed() -> None:
     """Load reference data: ICD-10, the catalog, institutions (idempotent)."""

@@ -90,7 +90,7 @@ def settle_one_visit(base: str) -> dict[str, Any]:
                 json={
                     "psn_no": psn_no,
                     "fixmedins_code": "H11010000001",
-                    "med_type": "outpatient",
+                    "med_type": "11",  # general outpatient (national code)
                     "dept_name": "Endocrinology",
                     "begntime": now.isoformat(),
                     "main_diag_code": "E11.9",

@@ -32,9 +32,9 @@ SELECT /*GROUP_OUTER*/,
        SUM(g.drug_amt + g.material_amt + g.service_amt) AS fee_amt,
        SUM(g.drug_amt) AS drug_amt,
        SUM(g.material_amt) AS material_amt,
-       SUM(CASE WHEN g.m_med_type = 'inpatient' THEN g.m_sign ELSE 0 END) AS inpatient_visits,
+       SUM(CASE WHEN g.m_med_type = '21' THEN g.m_sign ELSE 0 END) AS inpatient_visits,
        -- length of stay: discharge date minus admission date, a same-day stay counts 1
-       SUM(CASE WHEN g.m_med_type = 'inpatient' THEN g.m_sign * g.m_los_days ELSE 0 END)
+       SUM(CASE WHEN g.m_med_type = '21' THEN g.m_sign * g.m_los_days ELSE 0 END)
          AS inpatient_days,
        MAX(CASE WHEN g.m_sign = 1 AND x.setl_id IS NULL THEN g.m_setl_time END) AS latest_setl_time
 FROM (

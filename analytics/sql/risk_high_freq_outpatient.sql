@@ -7,7 +7,7 @@ WITH ov AS (
   SELECT f.mdtrt_id, f.psn_no, f.fixmedins_code, f.begntime
   FROM v_setl_fact f
   WHERE f.sign = 1
-    AND f.med_type = 'outpatient'
+    AND f.med_type = '11'  -- general outpatient; chronic care (14) and pharmacy (41) recur
     AND f.begntime >= :from - INTERVAL 30 DAY AND f.begntime < :to
     AND f.setl_time >= :from - INTERVAL 30 DAY
     AND NOT EXISTS (SELECT 1 FROM v_setl_fact c

@@ -18,12 +18,12 @@ SELECT CONCAT(i.mdtrt_id, '|', o.mdtrt_id) AS dedupe_key,
 FROM v_setl_fact o
 JOIN v_visit i
   ON i.psn_no = o.psn_no
- AND i.med_type = 'inpatient'
+ AND i.med_type = '21'  -- national med_type codes: 21 inpatient
  AND i.fixmedins_code <> o.fixmedins_code
  AND o.begntime > i.begntime
  AND (i.endtime IS NULL OR o.begntime < i.endtime)
 WHERE o.sign = 1
-  AND o.med_type = 'outpatient'
+  AND o.med_type IN ('11', '14', '41')  -- outpatient, chronic outpatient, pharmacy
   AND o.begntime >= :from AND o.begntime < :to
   AND o.setl_time >= :from
   AND NOT EXISTS (SELECT 1 FROM v_setl_fact c

@@ -9,7 +9,7 @@ WITH stays AS (
          f.diag_chapter AS chapter
   FROM v_setl_fact f
   WHERE f.sign = 1
-    AND f.med_type = 'inpatient'
+    AND f.med_type = '21'  -- inpatient
     AND f.endtime IS NOT NULL
     AND f.begntime < :to
     AND f.endtime >= :from - INTERVAL :days DAY

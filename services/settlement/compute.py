@@ -25,9 +25,8 @@ def compute(
     if inst is None:  # reference data changed under an open visit
         raise errors.UnknownInstitution(f"unknown institution {visit.fixmedins_code!r}")
     day = visit.begntime.date()
-    policy = repo.find_policy(
-        session, person.admdvs, person.insutype, visit.med_type, inst.hosp_lv, day
-    )
+    kind = rules.med_type(visit.med_type).benefit  # the policy row and accumulator it uses
+    policy = repo.find_policy(session, person.admdvs, person.insutype, kind, inst.hosp_lv, day)
     if policy is None:
         raise errors.NoPolicy("no benefit policy applies to this visit")
     # With the visit locked (2207) this fresh read is final: uploads, revokes and cancels of
@@ -35,9 +34,12 @@ def compute(
     rows = repo.active_lines(session, visit.mdtrt_id)
     if not rows:
         raise errors.NoFeeLines("the visit has no active fee lines")
-    acc = repo.get_accumulator(session, person.psn_no, day.year, visit.med_type, lock=lock)
+    acc = repo.get_accumulator(session, person.psn_no, day.year, kind, lock=lock)
     lines = [rules.Line(r.feedetl_sn, rules.Item.from_row(r), r.cnt, r.pric) for r in rows]
-    benefit = rules.Benefit(policy.dedc_amt, policy.dedc_scope, policy.pool_prop, policy.annual_cap)
+    benefit = rules.benefit_for(
+        visit.med_type,
+        rules.Benefit(policy.dedc_amt, policy.dedc_scope, policy.pool_prop, policy.annual_cap),
+    )
     used = rules.Used(acc.dedc_used, acc.hifp_paid) if acc else rules.Used()
     basic = rules.settle(
         lines,
@@ -49,8 +51,12 @@ def compute(
     )
     if basic.medfee_sumamt >= MAX_VISIT_TOTAL:
         raise errors.AmountTooLarge("the visit total is beyond what one settlement may carry")
-    fund_policy = fund_repo.fund_policy(
-        session, person.admdvs, person.insutype, person.assistance_category, day
+    fund_policy = (
+        fund_repo.fund_policy(
+            session, person.admdvs, person.insutype, person.assistance_category, day
+        )
+        if rules.med_type(visit.med_type).pooled
+        else funds.FundPolicy()  # 41 pharmacy purchase: account and cash only, no fund
     )
     split = funds.split_funds(
         insutype=person.insutype,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from medhtap.services.settlement import rules
 from medhtap.services.settlement.funds import fund_amounts
 from medhtap.services.settlement.rules import AMOUNTS, FUND_AMOUNTS, ZERO, age_on
 
@@ -56,7 +57,7 @@ def age_band(age: int) -> str:
 
 def length_of_stay(med_type: str, begin: dt.datetime, end: dt.datetime | None) -> int | None:
     """Inpatient days: discharge date minus admission date, a same-day stay counts 1."""
-    if med_type != "inpatient" or end is None:
+    if not rules.is_inpatient(med_type) or end is None:
         return None
     return max((end.date() - begin.date()).days, 1)
 

@@ -25,6 +25,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from medhtap.services.settlement import rules
 from medhtap.services.settlement.rules import CENT, ZERO, money
 
 RATIO_Q = Decimal("0.0001")
@@ -227,12 +228,26 @@ def _alias(*names: str) -> AliasChoices:
     return AliasChoices(*names)
 
 
+def _national_code(value: str) -> str:
+    return rules.med_type(value).code
+
+
+# National med_type codes (rules.MED_TYPES); the words the API took before are still
+# accepted and stored as their code (outpatient 11, inpatient 21).
+MedTypeIn = Annotated[
+    Literal["11", "14", "21", "41", "outpatient", "inpatient"],
+    AfterValidator(_national_code),
+    Field(
+        description="11 general outpatient, 14 chronic/special-disease outpatient, "
+        "21 general inpatient, 41 pharmacy purchase ('outpatient' = 11, 'inpatient' = 21)"
+    ),
+]
+
+
 class VisitIn(_In):
     psn_no: Code
     fixmedins_code: Code = Field(validation_alias=_alias("fixmedins_code", "institution_code"))
-    med_type: Literal["outpatient", "inpatient"] = Field(
-        validation_alias=_alias("med_type", "kind")
-    )
+    med_type: MedTypeIn = Field(validation_alias=_alias("med_type", "kind"))
     dept_name: str = Field(
         min_length=1,
         max_length=64,

@@ -95,7 +95,7 @@ def settle_unit(
         session,
         person.psn_no,
         c.year,
-        visit.med_type,
+        rules.med_type(visit.med_type).benefit,  # the accumulator of its policy row
         exists=c.accumulator_exists,
         dedc=r.act_pay_dedc,
         hifp=r.hifp_pay,
@@ -152,12 +152,13 @@ def cancel_unit(
     person = repo.get_person(session, orig.psn_no, lock=True)
     assert visit is not None and person is not None, "settlement without visit or person"
     year = visit.begntime.year
-    acc = repo.get_accumulator(session, person.psn_no, year, orig.med_type, lock=True)
+    kind = rules.med_type(orig.med_type).benefit
+    acc = repo.get_accumulator(session, person.psn_no, year, kind, lock=True)
     repo.add_to_accumulator(
         session,
         person.psn_no,
         year,
-        orig.med_type,
+        kind,
         exists=acc is not None,
         dedc=-orig.act_pay_dedc,
         hifp=-orig.hifp_pay,

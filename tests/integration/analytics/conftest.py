@@ -139,10 +139,10 @@ class Factory:
         otherwise."""
         mdtrt_id = "M" + uuid.uuid4().hex
         setl_id = "S" + uuid.uuid4().hex if settle else None
+        kind = rules.med_type(med_type)  # stored as its national code; "inpatient" -> 21
+        med_type = kind.code
         if endtime is None and discharged:
-            endtime = begntime + (
-                dt.timedelta(days=3) if med_type == "inpatient" else dt.timedelta(hours=1)
-            )
+            endtime = begntime + (dt.timedelta(days=3) if kind.inpatient else dt.timedelta(hours=1))
         lv = 3 if fixmedins_code.startswith("H110100") else 2
         day = begntime.date()
         with self.engine.connect() as conn:
@@ -154,7 +154,7 @@ class Factory:
             rules.Line(f"{n + 1:04d}", self.items[code], D(cnt), D(price))
             for n, (code, cnt, price) in enumerate(lines)
         ]
-        benefit, policy_id = self.policy[(person.insutype, med_type, lv)]
+        benefit, policy_id = self.policy[(person.insutype, kind.benefit, lv)]
         m = rules.settle(lines_in, person, day, benefit, used_before(benefit), use_account=True)
         settled = settle and not cancel
         zero = D("0.00")

@@ -77,7 +77,7 @@ class TestCostReport:
             (g["med_type"], g["month"], g["diag_chapter"]): g["visits"] for g in body["groups"]
         }
         month = window.date_from.strftime("%Y-%m")
-        assert kinds == {("inpatient", month, "IV"): 1, ("outpatient", month, "IV"): 1}
+        assert kinds == {("21", month, "IV"): 1, ("11", month, "IV"): 1}  # med_type codes
         assert body["totals"]["medfee_sumamt"] == "260.00"
         assert body["engine"] in ("tikv", "tiflash", "mpp")
         assert body["snapshot"]["tso"] and body["snapshot"]["newest_setl_time"]
@@ -147,7 +147,7 @@ def test_html_report_renders_in_headless_chromium(client: TestClient, factory, w
             check=True,
         )
         assert shot.exists() and shot.stat().st_size > 10_000
-    assert 'id="groups"' in dom and "outpatient" in dom and "inpatient" in dom
+    assert 'id="groups"' in dom and "<td>11</td>" in dom and "<td>21</td>" in dom
     assert dom.count("<svg") >= 2  # bar chart by group and the monthly trend line
     assert 'id="bar-chart"' in dom and 'id="trend-chart"' in dom
 
@@ -180,7 +180,7 @@ def test_cli_prints_the_report_and_writes_files(
         env={"COLUMNS": "250"},
     )
     assert res.exit_code == 0, res.output
-    assert "outpatient" in res.output and "engine" in res.output
+    assert "med_type" in res.output and "engine" in res.output
     assert "Metformin" in res.output  # top items table
     assert out_csv.read_text().startswith("med_type,visits,persons")
     assert "<svg" in out_html.read_text()

@@ -62,8 +62,8 @@ SELECT {dims},
        SUM(s.psn_part_amt) AS psn_part_amt,
        SUM(COALESCE(l.fee_amt, 0)) AS fee_amt, SUM(COALESCE(l.drug_amt, 0)) AS drug_amt,
        SUM(COALESCE(l.material_amt, 0)) AS material_amt,
-       SUM(s.med_type = 'inpatient') AS inpatient_visits,
-       SUM(IF(s.med_type = 'inpatient', GREATEST(DATEDIFF(v.endtime, v.begntime), 1), 0))
+       SUM(s.med_type = '21') AS inpatient_visits,
+       SUM(IF(s.med_type = '21', GREATEST(DATEDIFF(v.endtime, v.begntime), 1), 0))
          AS inpatient_days
 FROM settlement s
 JOIN visit v ON v.mdtrt_id = s.mdtrt_id

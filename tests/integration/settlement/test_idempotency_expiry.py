@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, text
+from typer.testing import CliRunner
 
 from medhtap.platform.settings import Settings
 from medhtap.services.settlement import expiry
@@ -136,4 +137,24 @@ class TestReplayUntilExpiry:
         assert expiry.purge_expired(engine, days, batch=10, max_batches=2) == 20
         assert _records(engine, tag + ":%") == 6
         assert expiry.purge_expired(engine, days, batch=10, max_batches=2) == 5
+        assert _records(engine, tag + ":%") == 1
+
+    def test_the_cli_purges_what_expired(
+        self, engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from medhtap.services import cli as cli_mod
+
+        tag, days = uuid.uuid4().hex, settings.idempotency_ttl_days
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO idempotency_record (idem_key, request_hash, status_code,"
+                    " response, created_at) VALUES (:k, 'h', 200, '{}', NOW(6) - INTERVAL :d DAY)"
+                ),
+                [{"k": f"test:{tag}:old", "d": days + 2}, {"k": f"test:{tag}:new", "d": 0}],
+            )
+        monkeypatch.setattr(cli_mod, "get_settings", lambda: settings)
+        res = CliRunner().invoke(cli_mod.app, ["db", "purge-idempotency"])
+        assert res.exit_code == 0, res.output
+        assert "purged 1 idempotency records (expiry on this store: ttl)" in res.output
         assert _records(engine, tag + ":%") == 1

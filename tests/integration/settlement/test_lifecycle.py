@@ -223,3 +223,51 @@ class TestReadBack:
             assert r.status_code == 422 and code(r) == expected, (params, r.text)
         r = factory.client.get("/v1/persons/NOBODY/settlements", headers=HIS)
         assert r.status_code == 404 and code(r) == "PERSON_NOT_FOUND"
+
+
+class TestMedTypes:
+    def test_national_codes_settle_by_their_policy_over_http(self, factory: Factory) -> None:
+        """An employee at a level-3 hospital, one class A line each: 14 (chronic outpatient)
+        pays the inpatient ratio 0.85 without deductible and counts under the inpatient
+        cap; 41 (pharmacy) pays nothing from the fund; the old word maps to 11."""
+        psn = factory.person("310", "100.00")
+        chronic = factory.visit(psn, L3, "14")
+        factory.fees(chronic, [("TST-A", "1", "1000.00")])
+        body = factory.settle(chronic, use_account=False).json()
+        assert (body["med_type"], body["act_pay_dedc"], body["hifp_pay"]) == (
+            "14",
+            "0.00",
+            "850.00",
+        )
+        acc = factory.rows(
+            "SELECT med_type, hifp_paid FROM person_year_accumulator WHERE psn_no = :p", p=psn
+        )
+        assert [(a[0], str(a[1])) for a in acc] == [("inpatient", "850.00")]
+
+        pharmacy = factory.visit(psn, L3, "41")
+        factory.fees(pharmacy, [("TST-A", "1", "300.00")])
+        body = factory.settle(pharmacy, use_account=True).json()
+        assert (body["med_type"], body["hifp_pay"], body["psn_part_amt"]) == (
+            "41",
+            "0.00",
+            "300.00",
+        )
+        assert (body["acct_pay"], body["psn_cash_pay"]) == ("100.00", "200.00")
+
+        visit = factory.visit(psn, L3, "outpatient")
+        r = factory.client.get(f"/v1/persons/{psn}/visits", headers=HIS)
+        kinds = {v["mdtrt_id"]: v["med_type"] for v in r.json()["items"]}
+        assert kinds == {chronic: "14", pharmacy: "41", visit: "11"}
+        bad = factory.client.post(
+            "/v1/visits",
+            headers=HIS,
+            json={
+                "psn_no": psn,
+                "fixmedins_code": L3,
+                "med_type": "99",
+                "dept_name": "x",
+                "begntime": dt.datetime.now().isoformat(),
+                "main_diag_code": "E11.9",
+            },
+        )
+        assert bad.status_code == 422
