@@ -35,13 +35,15 @@ RECON_FIELDS = {
     "stmt_begndate": "stmt_date",
     "fixmedins_setl_cnt": "setl_cnt",
     "medfee_sumamt": "medfee_sumamt",
-    "fund_pay_sumamt": "hifp_pay",
+    "hifp_pay": "hifp_pay",
+    "fund_pay_sumamt": "fund_pay_sumamt",  # all funds; compared when sent
     "acct_pay": "acct_pay",
 }
 DETAIL_FIELDS = {
     "setl_id": "setl_id",
     "medfee_sumamt": "medfee_sumamt",
-    "fund_pay_sumamt": "hifp_pay",
+    "hifp_pay": "hifp_pay",
+    "fund_pay_sumamt": "fund_pay_sumamt",
     "acct_pay": "acct_pay",
 }
 READ_FIELDS = {"setl_id": "setl_id", "psn_no": "psn_no", "cursor": "cursor", "limit": "limit"}

@@ -135,6 +135,24 @@ class TestRefusals:
         analyst.fails("1101", {"data": {"psn_no": "x"}}, "FORBIDDEN")
 
 
+class TestReconciliation:
+    def test_3201_and_3202_compare_the_institutions_day_with_the_platforms(
+        self, his: HisClient
+    ) -> None:
+        day = {"stmt_begndate": "2001-01-01", "stmt_enddate": "2001-01-01"}
+        zero = {"medfee_sumamt": "0.00", "hifp_pay": "0.00", "acct_pay": "0.00"}
+        same = his.ok("3201", {"data": day | zero | {"fixmedins_setl_cnt": 0}})["data"]
+        assert (same["stmt_rslt"], same["fixmedins_code"]) == ("0", INST)
+        off = his.ok("3201", {"data": day | zero | {"fixmedins_setl_cnt": 1}})["data"]
+        assert off["stmt_rslt"] == "1"
+        detail = his.ok("3202", {"data": day, "setlinfo": []})["data"]
+        assert detail["stmt_rslt"] == "0"
+        extra = [{"setl_id": "S-NOT-HERE"} | zero]
+        detail = his.ok("3202", {"data": day, "setlinfo": extra})["data"]
+        assert (detail["stmt_rslt"], detail["missing_on_platform"]) == ("1", ["S-NOT-HERE"])
+        his.fails("3201", {"data": day | {"stmt_enddate": "2001-01-02"}}, "VALIDATION_FAILED")
+
+
 class TestPersonRead:
     def test_an_admin_read_is_audited_and_an_his_read_is_not(
         self, his: HisClient, client: TestClient, engine: Engine
