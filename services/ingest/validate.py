@@ -9,9 +9,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from . import checks, money
+from . import checks, identity, money
 from .source import Batch
 from .spec import TableSpec
+
+# Checks that need whole rows that passed the format checks: money, identity.
+ROW_CHECKS = money.CHECKS | {"insured_person": identity.check_persons}
 
 
 @dataclass
@@ -27,11 +30,11 @@ def check(spec: TableSpec, file: str, b: Batch, catalogs: dict[str, pa.Array]) -
     reasons = checks.new_reasons()
     checks.check_schema(spec, t, reasons)
     checks.check_catalogs(spec, t, catalogs, reasons)
-    if spec.name in money.CHECKS:
+    if spec.name in ROW_CHECKS:
         ok = [True] * t.num_rows
         for i in reasons:
             ok[i] = False
-        money.CHECKS[spec.name](t, pa.array(ok, pa.bool_()), reasons)
+        ROW_CHECKS[spec.name](t, pa.array(ok, pa.bool_()), reasons)
     rejects: list[dict[str, Any]] = [
         {
             "file": file,

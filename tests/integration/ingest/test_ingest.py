@@ -105,7 +105,21 @@ SETTLEMENT_PLANTS: list[tuple[str, Any]] = [
 PERSON_PLANTS: list[tuple[str, Any]] = [
     ("negative", lambda r, n: r | {"psn_no": f"BADP{n}", "acct_balc": "-1.00"}),
     ("bad_date", lambda r, n: r | {"psn_no": f"BADP{n}", "brdy": "1990-02-29"}),
+    # the id-card number as the API checks it: its check digit, then its gender
+    ("invalid_certno", lambda r, n: r | {"psn_no": f"BADP{n}", "certno": _bad_digit(r["certno"])}),
+    ("invalid_certno", lambda r, n: r | {"psn_no": f"BADP{n}", "gend": _other(r["gend"])}),
 ]
+
+
+def _bad_digit(certno: str) -> str:
+    last = certno[-1]
+    return certno[:-1] + ("0" if last != "0" else "1")
+
+
+def _other(gend: str) -> str:
+    return "2" if gend == "1" else "1"
+
+
 PLANTS = {
     "insured_person": PERSON_PLANTS,
     "visit": VISIT_PLANTS,
