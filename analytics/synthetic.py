@@ -18,7 +18,8 @@ gets its analytic fact from `facts.settlement_fact`, the function 2207 uses.
 turns 'cancelled', a 'reversal' row with negated amounts is added, the fee lines go back
 to 'active' without setl_id or split, the visit is 'open' again, and the fact gains its
 negated row.
-Not generated: account ledger rows, yearly accumulators, idempotency records.
+Not generated: account ledger rows, yearly accumulators, idempotency records; so the fund
+split pays from the basic fund only (no secondary fund or assistance in synthetic history).
 
 Loaded with LOAD DATA LOCAL INFILE in chunks, so one chunk is one modest transaction.
 """
@@ -40,7 +41,7 @@ import pymysql
 from sqlalchemy import Engine, bindparam, text
 
 from medhtap.schema.facts import SettlementFact
-from medhtap.services.settlement import facts, rules
+from medhtap.services.settlement import facts, funds, rules
 from medhtap.services.settlement.identity import ORDER_CODES, REGIONS, make_certno
 from medhtap.services.settlement.rules import ZERO
 
@@ -90,7 +91,8 @@ TABLE_COLUMNS = {
     "settlement": "setl_id,setl_type,setl_status,orig_setl_id,mdtrt_id,psn_no,fixmedins_code,"
     "insutype,med_type,hosp_lv,setl_time,cancel_time,medfee_sumamt,fulamt_ownpay_amt,"
     "overlmt_selfpay,preselfpay_amt,inscp_scp_amt,act_pay_dedc,hifp_pay,pool_prop_selfpay,"
-    "psn_part_amt,acct_pay,psn_cash_pay,acct_balc_after,idempotency_key,policy_id",
+    "psn_part_amt,acct_pay,psn_cash_pay,acct_balc_after,idempotency_key,policy_id,"
+    + ",".join(rules.FUND_AMOUNTS),
     "setl_fact": ",".join(SettlementFact.__table__.columns.keys()),
 }
 COLUMN_LISTS = {t: cols.split(",") for t, cols in TABLE_COLUMNS.items()}
@@ -346,6 +348,9 @@ def generate(
             "setl_time": setl_time,
             "cancel_time": None,
             **{k: getattr(m, k) for k in (*rules.AMOUNTS, "pool_prop_selfpay")},
+            # the basic fund only: no year accumulators are generated, which the secondary
+            # fund and assistance are computed from
+            **funds.fund_amounts({"hifp_pay": m.hifp_pay}),
             "acct_balc_after": psn.acct_balc - m.acct_pay,
             "idempotency_key": f"synthetic:{seed}:{v}",
             "policy_id": policy_id,
@@ -366,7 +371,7 @@ def generate(
             chunk.add_row(
                 "settlement",
                 setl
-                | {k: -setl[k] for k in rules.AMOUNTS}
+                | {k: -setl[k] for k in rules.SETTLEMENT_AMOUNTS}
                 | {
                     "setl_id": f"RV{mdtrt_id}",
                     "setl_type": "reversal",

@@ -7,7 +7,16 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import DECIMAL, CheckConstraint, Date, DateTime, Integer, SmallInteger, String
+from sqlalchemy import (
+    DECIMAL,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Integer,
+    Numeric,
+    SmallInteger,
+    String,
+)
 from sqlalchemy import Column as SaColumn
 from sqlalchemy import Table as SaTable
 
@@ -104,7 +113,9 @@ def _spec(
     cols = tuple(
         _column(c, allowed, nonneg)
         for c in t.columns
-        if c.server_default is None  # created_at: the server's, not the export's
+        # created_at is the server's, not the export's; the fund columns' default (0.00, for
+        # rows written before the fund split) must not stand in for a history's own figures
+        if c.server_default is None or isinstance(c.type, Numeric)
     )
     return TableSpec(t.name, cols, key, catalogs, aliases)
 

@@ -297,7 +297,9 @@ Sums = tuple[tuple[str | None, tuple[str, ...]], ...]
 LINE_SPLIT = ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt")
 SETTLEMENT_SUMS: Sums = (
     ("medfee_sumamt", LINE_SPLIT),
-    ("medfee_sumamt", ("hifp_pay", "psn_part_amt")),  # psn_part_amt = medfee_sumamt - hifp_pay
+    # the fund split (funds.py): every fund, then what the person and the hospital bear
+    ("fund_pay_sumamt", ("hifp_pay", "hifob_pay", "hifmi_pay", "maf_pay")),
+    ("medfee_sumamt", ("fund_pay_sumamt", "psn_part_amt", "hosp_part_amt")),
     ("psn_part_amt", ("acct_pay", "psn_cash_pay")),  # psn_cash_pay = psn_part_amt - acct_pay
 )
 

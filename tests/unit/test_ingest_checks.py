@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal as D
 from pathlib import Path
+from types import SimpleNamespace
 
 import pyarrow as pa
 from hypothesis import given, settings
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from medhtap.services.ingest import checks, money
 from medhtap.services.ingest.spec import TABLES, columns_markdown
-from medhtap.services.settlement import rules
+from medhtap.services.settlement import funds, rules
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "ingest-columns.md"
 
@@ -93,14 +94,35 @@ class TestSums:
             lines, person, dt.date(2026, 1, 1), benefit, rules.Used(), use_account=True
         )
         row = {k: getattr(r, k) for k in rules.AMOUNTS}
+        row |= funds.fund_amounts(row)  # no fund split: the basic fund pays alone
         assert rules.sums_broken(row, rules.SETTLEMENT_SUMS) == []
-        assert rules.sums_broken(rules.reversal_amounts(r), rules.SETTLEMENT_SUMS) == []
+        reversal = rules.reversal_amounts(SimpleNamespace(**row))
+        assert rules.sums_broken(reversal, rules.SETTLEMENT_SUMS) == []
         for s in r.lines:
             line = {"det_item_fee_sumamt": s.amount} | {k: getattr(s, k) for k in rules.LINE_SPLIT}
             assert rules.sums_broken(line, rules.line_sums("settled")) == []
 
+    def test_a_settlement_paid_by_several_funds_satisfies_the_stored_sums(self) -> None:
+        """Issue 13's worked example 1 (resident, dibao): the secondary fund and assistance
+        pay beside the basic fund, so medfee_sumamt != hifp_pay + psn_part_amt."""
+        row = dict.fromkeys(rules.SETTLEMENT_AMOUNTS, D("0.00")) | {
+            "medfee_sumamt": D("30000.00"),
+            "inscp_scp_amt": D("30000.00"),
+            "act_pay_dedc": D("500.00"),
+            "hifp_pay": D("200.00"),
+            "hifmi_pay": D("19860.00"),
+            "maf_pay": D("6958.00"),
+            "fund_pay_sumamt": D("27018.00"),
+            "psn_part_amt": D("2982.00"),
+            "psn_cash_pay": D("2982.00"),
+        }
+        assert rules.sums_broken(row, rules.SETTLEMENT_SUMS) == []
+        assert rules.sums_broken(row | {"maf_pay": D("6958.01")}, rules.SETTLEMENT_SUMS) == [
+            "fund_pay_sumamt = hifp_pay + hifob_pay + hifmi_pay + maf_pay"
+        ]
+
     def test_a_cent_off_breaks_the_sum_it_belongs_to(self) -> None:
-        row = dict.fromkeys(rules.AMOUNTS, D("0.00")) | {"acct_pay": D("0.01")}
+        row = dict.fromkeys(rules.SETTLEMENT_AMOUNTS, D("0.00")) | {"acct_pay": D("0.01")}
         assert rules.sums_broken(row, rules.SETTLEMENT_SUMS) == [
             "psn_part_amt = acct_pay + psn_cash_pay"
         ]
