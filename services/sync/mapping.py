@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from medhtap.services.settlement import rules
 from medhtap.services.settlement.rules import money
 
 DEFAULT_MAPPING = Path(__file__).resolve().parents[1] / "his" / "mapping.json"
@@ -106,8 +107,9 @@ def encounter(spec: Spec, row: Mapping[str, Any]) -> EncounterRow:
     kind = spec.raw["encounter"]["med_type"]
     raw_kind = spec.get("encounter", "med_type", row)
     med_type = kind.get("values", {}).get(raw_kind) if isinstance(kind, dict) else raw_kind
-    if med_type not in ("outpatient", "inpatient"):
-        raise Rejected(f"encounter type {raw_kind!r} maps to no platform visit kind")
+    med_type = rules.LEGACY_MED_TYPES.get(str(med_type), med_type)  # older mappings
+    if med_type not in rules.MED_TYPES:  # the national med_type codes 11, 14, 21, 41
+        raise Rejected(f"encounter type {raw_kind!r} maps to no national med_type")
     status = spec.raw["encounter"].get("status")
     cancelled = bool(status) and spec.get("encounter", "status", row) in status["cancelled"]
     begntime = spec.get("encounter", "begntime", row)

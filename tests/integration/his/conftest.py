@@ -29,6 +29,10 @@ from medhtap.services.sync.mapping import already_applied, default_mapping, fee_
 INSTITUTION = "H11010000001"
 
 
+# The HIS's encounter types as the national platform codes them (services/his/mapping.json).
+NATIONAL_MED_TYPE = {"O": "11", "I": "21"}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -145,10 +149,12 @@ class Kit:
         mapped = {loc: nat for loc, nat, _, _ in local_items(his.name) if nat}
         with his.connect(database=his.database) as conn, conn.cursor() as cur:
             cur.execute(
-                "SELECT e.encounter_id, e.status FROM encounter e JOIN patient p"
+                "SELECT e.encounter_id, e.status, e.encounter_type FROM encounter e JOIN patient p"
                 " ON p.patient_id = e.patient_id WHERE p.insurance_no IS NOT NULL"
             )
-            encounters = {int(a): str(b) for a, b in cur.fetchall()}
+            found = cur.fetchall()
+            encounters = {int(a): str(b) for a, b, _ in found}
+            kinds = {visit_id(his.name, a): NATIONAL_MED_TYPE[str(c)] for a, _, c in found}
             cur.execute(
                 "SELECT charge_id, encounter_id, local_item_code, quantity, unit_price"
                 " FROM charge_item"
@@ -156,11 +162,11 @@ class Kit:
             charges = cur.fetchall()
         like = {"p": f"{his.name}-E%"}
         with engine.connect() as conn:
-            visits = dict(
-                conn.execute(
-                    text("SELECT mdtrt_id, fixmedins_code FROM visit WHERE mdtrt_id LIKE :p"), like
-                ).all()
-            )
+            rows = conn.execute(
+                text("SELECT mdtrt_id, fixmedins_code, med_type FROM visit WHERE mdtrt_id LIKE :p"),
+                like,
+            ).all()
+            visits = {r[0]: r[1] for r in rows}
             lines = {
                 (r[0], r[1]): (r[2], Decimal(r[3]), Decimal(r[4]), Decimal(r[5]))
                 for r in conn.execute(
@@ -180,6 +186,7 @@ class Kit:
             ).all()
         assert set(visits) == {visit_id(his.name, e) for e in encounters}
         assert set(visits.values()) <= {institution}
+        assert {r[0]: r[2] for r in rows} == kinds  # the national med_type codes
         live: set[tuple[str, str]] = set()
         for charge_id, enc, local, qty, price in charges:
             key = (visit_id(his.name, enc), fee_sn(charge_id))
