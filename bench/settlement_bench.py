@@ -14,7 +14,7 @@ from a pool of 2,000, so people rarely collide) in a separate database, medhtap_
 - http:    POST /v1/visits/{id}/settlement with an Idempotency-Key, end to end through
            uvicorn (a subprocess, --workers N) -> FastAPI -> service -> SQLAlchemy -> TiDB;
            the load generator is Python threads (http.client, keep-alive) on the same host.
-- service: the same service.settle() called in-process from threads (no HTTP).
+- service: the same settling.settle() called in-process from threads (no HTTP).
 - raw:     the same SQL statements, in the same order, with the same locks, issued with
            pymysql directly (no HTTP, no ORM); the money is computed by the same rules.settle().
 Every path runs at each client count in the same run; the table gives the ratio to raw.
@@ -50,9 +50,10 @@ from medhtap.platform.db import write_engine
 from medhtap.platform.settings import get_settings
 from medhtap.schema.seed import seed_reference
 from medhtap.services.auth import Principal
-from medhtap.services.settlement import rules, service
+from medhtap.services.settlement import rules, settling
 from medhtap.services.settlement.identity import make_certno
 from medhtap.services.settlement.schemas import SettleIn
+from medhtap.services.settlement.units import Caller
 
 ROOT = Path(__file__).resolve().parents[1]
 DB = "medhtap_bench_settlement"
@@ -396,11 +397,11 @@ def raw_worker(s: Any) -> Callable[[], Callable[[str], None]]:
 
 
 def service_worker(engine: Any) -> Callable[[], Callable[[str], None]]:
-    caller = service.Caller(Principal("his"))
+    caller = Caller(Principal("his"))
     body = SettleIn(use_account=True)
 
     def make() -> Callable[[str], None]:
-        return lambda v: service.settle(engine, caller, v, uuid.uuid4().hex, body) and None
+        return lambda v: settling.settle(engine, caller, v, uuid.uuid4().hex, body) and None
 
     return make
 
