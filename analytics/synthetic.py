@@ -40,6 +40,7 @@ from typing import Any
 import pymysql
 from sqlalchemy import Engine, bindparam, text
 
+from medhtap.platform.db import bulk_connection
 from medhtap.schema.facts import SettlementFact
 from medhtap.services.settlement import facts, funds, rules
 from medhtap.services.settlement.identity import ORDER_CODES, REGIONS, make_certno
@@ -409,17 +410,7 @@ class LoadStats:
 
 
 def _connect(engine: Engine) -> pymysql.connections.Connection[Any]:
-    u = engine.url
-    return pymysql.connect(
-        host=u.host or "127.0.0.1",
-        port=u.port or 4000,
-        user=u.username or "root",
-        password=u.password or "",
-        database=u.database,
-        local_infile=True,
-        charset="utf8mb4",
-        autocommit=True,
-    )
+    return bulk_connection(engine.url, autocommit=True)
 
 
 def load_file(cur: Any, table: str, path: Path) -> None:

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, text
+import pymysql
+from sqlalchemy import URL, Engine, create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from medhtap.platform.settings import Settings, get_settings
@@ -73,6 +74,22 @@ def write_sessionmaker(engine: Engine) -> sessionmaker[WriteSession]:
 
 def read_sessionmaker(engine: Engine) -> sessionmaker[ReadSession]:
     return sessionmaker(engine, class_=ReadSession, expire_on_commit=False, autoflush=False)
+
+
+def bulk_connection(url: str | URL, **options: Any) -> pymysql.connections.Connection[Any]:
+    """A plain pymysql connection for LOAD DATA LOCAL INFILE (the synthetic loader, ingest):
+    bulk loads bypass SQLAlchemy. `options` add to or override the defaults."""
+    u = make_url(url)
+    params: dict[str, Any] = {
+        "host": u.host or "127.0.0.1",
+        "port": u.port or 4000,
+        "user": u.username or "root",
+        "password": u.password or "",
+        "database": u.database,
+        "local_infile": True,
+        "charset": "utf8mb4",
+    }
+    return pymysql.connect(**(params | options))
 
 
 def ping(engine: Engine) -> bool:

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pymysql
-from sqlalchemy.engine import make_url
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from medhtap.platform.db import bulk_connection
 from medhtap.platform.settings import Settings
 from medhtap.platform.tx import RETRYABLE_CODES, error_code, is_region_error
 
@@ -23,15 +23,8 @@ DUPLICATE_KEY = 1062
 
 
 def connect(settings: Settings) -> pymysql.connections.Connection[Any]:
-    u = make_url(settings.url())
-    return pymysql.connect(
-        host=u.host or "127.0.0.1",
-        port=u.port or 4000,
-        user=u.username or "root",
-        password=u.password or "",
-        database=u.database,
-        local_infile=True,
-        charset="utf8mb4",
+    return bulk_connection(
+        settings.url(),
         autocommit=False,
         read_timeout=600,
         write_timeout=600,
