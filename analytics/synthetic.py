@@ -40,8 +40,13 @@ from typing import Any
 import pymysql
 from sqlalchemy import Engine, bindparam, text
 
+from medhtap.platform import bulk
 from medhtap.platform.db import bulk_connection
+from medhtap.schema.base import table as core_table
 from medhtap.schema.facts import SettlementFact
+from medhtap.schema.person import InsuredPerson
+from medhtap.schema.settlement import Settlement
+from medhtap.schema.visit import FeeDetail, Visit
 from medhtap.services.settlement import facts, funds, rules
 from medhtap.services.settlement.identity import ORDER_CODES, REGIONS, make_certno
 from medhtap.services.settlement.rules import ZERO
@@ -97,6 +102,10 @@ TABLE_COLUMNS = {
     "setl_fact": ",".join(SettlementFact.__table__.columns.keys()),
 }
 COLUMN_LISTS = {t: cols.split(",") for t, cols in TABLE_COLUMNS.items()}
+TABLES = {
+    core_table(m).name: core_table(m)
+    for m in (InsuredPerson, Visit, FeeDetail, Settlement, SettlementFact)
+}
 NULL = "\\N"
 
 
@@ -474,12 +483,13 @@ def load_synthetic(
                     break
                 t = time.perf_counter()
                 for table, rows in chunk.rows.items():
-                    if not rows:
-                        continue
-                    path = Path(tmp) / f"{table}.tsv"
-                    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-                    load_file(cur, table, path)
-                    stats.rows[table] += len(rows)
+                    # one LOAD DATA is one transaction: each stays under the size at which
+                    # TiDB would split the region (platform/bulk.py)
+                    for part in bulk.batches(rows, bulk.rows_per_txn(TABLES[table])):
+                        path = Path(tmp) / f"{table}.tsv"
+                        path.write_text("\n".join(part) + "\n", encoding="utf-8")
+                        load_file(cur, table, path)
+                        stats.rows[table] += len(part)
                 stats.load_s += time.perf_counter() - t
             if analyze:
                 # fresh statistics, as auto-analyze would give later: plans depend on them

@@ -69,7 +69,7 @@ def _on(value: Any) -> bool:
     return str(value).upper() in ("1", "ON")
 
 
-def _regions(conn: Connection, database: str) -> dict[str, set[int]]:
+def table_regions(conn: Connection, database: str) -> dict[str, set[int]]:
     """Region ids of every table of `database` (partitions included)."""
     tables = conn.execute(
         text(
@@ -121,7 +121,7 @@ def crash_safety(conn: Connection, store: str | None, database: str | None) -> C
     if not database:
         return CrashSafety(False, "unistore: no database named, table regions not checked")
     try:
-        regions = _regions(conn, str(database))
+        regions = table_regions(conn, str(database))
     except DBAPIError as exc:
         return CrashSafety(False, f"unistore: cannot list regions ({exc.orig})")
     split = sorted(t for t, ids in regions.items() if len(ids) > 1)

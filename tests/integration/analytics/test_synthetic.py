@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy import Engine, text
 
 from medhtap.analytics.synthetic import load_synthetic
+from medhtap.platform.capabilities import table_regions
 
 
 def test_loads_consistent_rows_once_per_seed(engine: Engine) -> None:
@@ -53,3 +54,20 @@ def test_loads_consistent_rows_once_per_seed(engine: Engine) -> None:
     assert kinds["normal"] == 400 and 0 < kinds.get("reversal", 0) < 40
     again = load_synthetic(engine, visits=400, seed=907, start=dt.date(2020, 1, 2), days=200)
     assert again.skipped
+
+
+def test_a_large_load_leaves_every_table_in_one_region(engine: Engine, settings) -> None:
+    """TiDB splits a region under a transaction of 100,000 keys and 32 MiB: 20,000 visits'
+    fee lines in one LOAD DATA were enough, and a second region ends the local store's
+    crash-safe layout (platform/bulk.py). The loader keeps each LOAD DATA below that."""
+    stats = load_synthetic(
+        engine, visits=20_000, seed=908, start=dt.date(2020, 9, 1), days=90, chunk_visits=20_000
+    )
+    assert stats.rows["fee_detail"] > 80_000
+    with engine.connect() as conn:
+        split = {
+            table: len(ids)
+            for table, ids in table_regions(conn, settings.database).items()
+            if len(ids) > 1
+        }
+    assert split == {}
