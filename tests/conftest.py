@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, text
 
 from medhtap.platform import localdb, migrate
@@ -20,6 +21,10 @@ from medhtap.platform.settings import Settings, get_settings
 from medhtap.schema.seed import seed_reference
 
 RUN_ID = uuid.uuid4().hex[:8]
+# No per-example time limit: on a shared 2-core host an example's time says nothing about
+# the code (performance claims live in bench/), and a deadline only makes tests flaky.
+hypothesis_settings.register_profile("medhtap", deadline=None)
+hypothesis_settings.load_profile("medhtap")
 
 
 @pytest.fixture(scope="session")
