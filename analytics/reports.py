@@ -1,23 +1,26 @@
 """Cost-analysis report (费用分析): plain functions over the read engine, no HTTP.
 
-`cost_report()` runs the SQL in analytics/sql/cost_*.sql in one snapshot (the analytic
-facts, v_setl_fact; top items also read the period's fee lines) and derives the ratios from
-exact decimal sums; `to_csv()` / `to_html()` render it.
+`cost_report()` runs the SQL in analytics/sql/cost_*.sql in one snapshot: the sums from the
+cost rollup plus the facts recorded since it was folded (analytics/rollup.py), or from the
+analytic facts (v_setl_fact) for a grouping without a rollup; persons from the facts; top
+items from the period's fee lines. It derives the ratios from exact decimal sums;
+`to_csv()` / `to_html()` render it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import Engine
 
-from medhtap.analytics import sqlfiles
+from medhtap.analytics import rollup, sqlfiles
 from medhtap.analytics.formats import jsonable
 from medhtap.analytics.formats import to_csv as _csv
-from medhtap.analytics.readpath import read_txn
+from medhtap.analytics.readpath import ReadTxn, read_txn
 from medhtap.platform.errors import ValidationFailed
 
 # group_by choice -> (output column, whitelisted SQL expression over the fact f) pairs.
@@ -165,21 +168,28 @@ class CostReport:
 
 @dataclass(frozen=True)
 class Grouping:
-    select: str  # inner: expressions over the fact, with their output names
-    group_by: str  # inner: the same expressions
+    select: str  # inner: expressions over the fact f, with their output names
+    rollup_select: str  # the same over the rollup row r
+    group_by: str  # inner: the expressions over f
     keys: str  # the output names, for grouping the inner result
     outer: str  # the output names and the looked-up names, in output order
     columns: list[str]  # output order, names included
     codes: list[str]  # the columns that identify a group
 
     def sql(self, name: str) -> str:
+        sql = sqlfiles.load(name)
+        if "/*ROLLUP_SELECT*/" in sql:
+            sql = sqlfiles.fill(sql, ROLLUP_SELECT=self.rollup_select)
         return sqlfiles.with_groups(
-            sqlfiles.load(name),
-            select=self.select,
-            group_by=self.group_by,
-            keys=self.keys,
-            outer=self.outer,
+            sql, select=self.select, group_by=self.group_by, keys=self.keys, outer=self.outer
         )
+
+
+def _over_rollup(alias: str, expr: str) -> str:
+    # the rollup keeps the fact columns of its keys, and the day instead of setl_time
+    if alias == "month":
+        return "DATE_FORMAT(r.setl_day, '%Y-%m')"
+    return expr.replace("f.", "r.")
 
 
 def _grouping(dims: list[str]) -> Grouping:
@@ -191,6 +201,7 @@ def _grouping(dims: list[str]) -> Grouping:
             outer.append(NAMES[d])
     return Grouping(
         select=", ".join(f"{expr} AS {alias}" for alias, expr in pairs),
+        rollup_select=", ".join(f"{_over_rollup(alias, expr)} AS {alias}" for alias, expr in pairs),
         group_by=", ".join(expr for _, expr in pairs),
         keys=", ".join(alias for alias, _ in pairs),
         outer=", ".join(f"{expr} AS {alias}" for alias, expr in outer),
@@ -200,11 +211,17 @@ def _grouping(dims: list[str]) -> Grouping:
 
 
 COUNTS = ("visits", "persons", "inpatient_visits", "inpatient_days")
+ROLLUP_STATE = "SELECT folded_to FROM v_rollup_state WHERE dims = :dims"
+# A tail longer than this (the worker has stopped or is far behind) is read faster as a
+# scan of the period's facts than through the recorded_at index.
+TAIL_MAX = 50_000
 
 
 def _finish(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    # counts are sums of signs in SQL (DECIMAL): make them integers again
-    return [r | {k: int(r[k] or 0) for k in COUNTS} | derive(r) for r in rows]
+    # counts are sums of signs in SQL (DECIMAL): make them integers again; every line has
+    # one of the three item kinds, so their sum is the fee total the shares divide by
+    rows = [r | {"fee_amt": r["drug_amt"] + r["material_amt"] + r["service_amt"]} for r in rows]
+    return [r | {k: int(r.get(k) or 0) for k in COUNTS} | derive(r) for r in rows]
 
 
 def _totals(groups: list[dict[str, Any]]) -> dict[str, Any]:
@@ -217,6 +234,55 @@ def _totals(groups: list[dict[str, Any]]) -> dict[str, Any]:
     return sums | derive(sums)
 
 
+def _sums(
+    txn: ReadTxn,
+    grouping: Grouping,
+    dims: str | None,
+    params: dict[str, Any],
+    kind: str,
+    missing: Callable[[str], None] | None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The groups' sums, from the rollup plus its tail where the grouping has one, else
+    from the facts; and where they came from (the answer's `source`)."""
+    folded_to = None
+    if dims is not None:
+        state = txn.query(ROLLUP_STATE, {"dims": dims}, kind="rollup_state").rows
+        folded_to = state[0][0] if state else None
+        if not state and missing is not None:
+            missing(dims)  # the worker builds it; this answer is read from the facts
+    tail: int | None = None
+    if folded_to is not None:
+        counted = txn.query(
+            sqlfiles.load("rollup_tail"), {"folded_to": folded_to}, kind="rollup_tail"
+        )
+        tail = int(counted.rows[0][0])
+    if folded_to is None or tail is None or tail > TAIL_MAX:
+        rows = txn.query(grouping.sql("cost_report"), params, kind=kind).records()
+        at = folded_to.isoformat() if folded_to else None
+        return rows, {"from": "facts", "rollup": dims, "folded_to": at, "tail_facts": tail}
+    days = {"from_day": params["from"].date(), "to_day": params["to"].date()}
+    rows = txn.query(
+        grouping.sql("cost_rollup"),
+        params | days | {"dims": dims, "folded_to": folded_to},
+        kind=kind,
+    ).records()
+    return rows, {
+        "from": "rollup+tail",
+        "rollup": dims,
+        "folded_to": folded_to.isoformat(),
+        "tail_facts": tail,
+    }
+
+
+def _with_persons(
+    txn: ReadTxn, grouping: Grouping, params: dict[str, Any], rows: list[dict[str, Any]]
+) -> None:
+    counted = txn.query(grouping.sql("cost_persons"), params, kind="cost_persons").records()
+    persons = {tuple(r[k] for k in grouping.codes): r["persons"] for r in counted}
+    for r in rows:
+        r["persons"] = persons.get(tuple(r[k] for k in grouping.codes), 0)
+
+
 def cost_report(
     read_engine: Engine,
     date_from: dt.date,
@@ -225,14 +291,19 @@ def cost_report(
     *,
     trend: bool = False,
     top_items: bool = True,
+    on_missing_rollup: Callable[[str], None] | None = None,
 ) -> CostReport:
+    """`on_missing_rollup(dims)` is called when the grouping could have a rollup and has
+    none yet (the API registers it for the worker)."""
     start, end = period(date_from, date_to)
     params = {"from": start, "to": end, "fee_from": start - FEE_LOOKBACK}
     grouping = _grouping(group_by)
     with read_txn(read_engine) as txn:
-        groups = _finish(
-            txn.query(grouping.sql("cost_report"), params, kind="cost_report").records()
+        rows, source = _sums(
+            txn, grouping, rollup.dims_of(group_by), params, "cost_report", on_missing_rollup
         )
+        _with_persons(txn, grouping, params, rows)
+        groups = _finish(rows)
         if top_items:
             by_group: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
             top = txn.query(grouping.sql("cost_top_items"), params, kind="cost_top_items")
@@ -245,9 +316,13 @@ def cost_report(
                 g["top_items"] = by_group.get(tuple(g[k] for k in grouping.codes), [])
         months: list[dict[str, Any]] | None = None
         if trend:
-            m_sql = _grouping(["month"]).sql("cost_report")
-            months = _finish(txn.query(m_sql, params, kind="cost_trend").records())
-        meta = txn.meta()
+            m_grouping = _grouping(["month"])
+            m_rows, _ = _sums(
+                txn, m_grouping, rollup.dims_of(["month"]), params, "cost_trend", None
+            )
+            _with_persons(txn, m_grouping, params, m_rows)
+            months = _finish(m_rows)
+        meta = txn.meta() | {"source": source}
     totals = _totals(groups)
     latest = totals["latest_setl_time"]
     snap = meta["snapshot"]

@@ -372,7 +372,7 @@ def generate(
             diag,
             ((ln.item.item_kind, sp.amount) for ln, sp in zip(lines, m.lines, strict=True)),
         )
-        chunk.add_row("setl_fact", fact)
+        chunk.add_row("setl_fact", facts.cancelled_fact(fact) if cancelled else fact)
         if cancelled:
             # as 2208 does: the row stays (cancelled), a reversal row negates it, and the
             # fact gains its -1 row
@@ -422,10 +422,20 @@ def _connect(engine: Engine) -> pymysql.connections.Connection[Any]:
     return bulk_connection(engine.url, autocommit=True)
 
 
+# A fact's recorded_at is when it reached the platform, never earlier than the transaction
+# that writes it: the rollups' watermark relies on it (analytics/rollup.py). History loaded
+# now is recorded now; the generated value is read into a variable and dropped.
+RECORDED_NOW = {"setl_fact": ("recorded_at", "SET recorded_at = NOW(6)")}
+
+
 def load_file(cur: Any, table: str, path: Path) -> None:
+    columns, set_clause = TABLE_COLUMNS[table], ""
+    if table in RECORDED_NOW:
+        column, set_clause = RECORDED_NOW[table]
+        columns = ",".join(f"@{c}" if c == column else c for c in COLUMN_LISTS[table])
     cur.execute(
         f"LOAD DATA LOCAL INFILE %s INTO TABLE {table} CHARACTER SET utf8mb4 "
-        f"FIELDS TERMINATED BY '\\t' LINES TERMINATED BY '\\n' ({TABLE_COLUMNS[table]})",
+        f"FIELDS TERMINATED BY '\\t' LINES TERMINATED BY '\\n' ({columns}) {set_clause}",
         (str(path),),
     )
 

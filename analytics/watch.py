@@ -23,6 +23,7 @@ import threading
 from sqlalchemy import Engine, select, text
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 
+from medhtap.analytics import rollup
 from medhtap.analytics.risk import RunOutcome, run_rules
 from medhtap.schema.base import table
 from medhtap.schema.facts import RiskWatermark
@@ -60,10 +61,22 @@ def watch_once(read_engine: Engine, write_engine: Engine, name: str = "risk") ->
 
 
 class RiskWatcher:
-    """A daemon thread running `watch_once` every `interval_s` seconds until stopped."""
+    """A daemon thread running `watch_once` every `interval_s` seconds until stopped.
 
-    def __init__(self, read_engine: Engine, write_engine: Engine, interval_s: float) -> None:
+    With `reader` (the read-only analyst account) each pass first folds the cost rollups
+    (analytics/rollup.py: their watermark ignores that account's transactions), so reports
+    read little more than a rollup and stay T+0."""
+
+    def __init__(
+        self,
+        read_engine: Engine,
+        write_engine: Engine,
+        interval_s: float,
+        *,
+        reader: str | None = None,
+    ) -> None:
         self.read_engine, self.write_engine, self.interval_s = read_engine, write_engine, interval_s
+        self.reader = reader
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="risk-watcher", daemon=True)
 
@@ -77,6 +90,11 @@ class RiskWatcher:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
+            if self.reader is not None:
+                try:
+                    rollup.fold_once(self.write_engine, self.reader)
+                except Exception:  # the next tick folds what this one did not
+                    log.exception("rollup fold failed")
             try:
                 out = watch_once(self.read_engine, self.write_engine)
                 if out is not None and any(r.new for r in out.rules):

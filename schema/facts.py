@@ -4,8 +4,10 @@ Everything a cost report or a risk rule groups, filters or sums by sits on this 
 reports scan one narrow table instead of joining fee lines, visits and settlements. A cancel
 adds a second row for the same settlement with sign -1 and every amount negated: the pair
 sums to zero in every group (the negated row copies the dimensions and setl_time), so sums
-stay exact and the table stays append-only (no update ever touches a fact). Computed by
-services/settlement/facts.py, the only place that knows how.
+stay exact with no join, and the rollups (analytics/rollup.py) can add facts up as they
+arrive. The one update a fact gets: a cancel clears its +1 fact's `standing` flag, for
+what does not add up (distinct persons). Computed by services/settlement/facts.py, the
+only place that knows how.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ class SettlementFact(Base):
 
     setl_id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the settlement
     sign: Mapped[int] = mapped_column(SmallInteger, primary_key=True)  # +1, or -1 on cancel
+    # 1 while the settlement stands; a cancel sets its +1 fact to 0 (the one update a fact
+    # ever gets) and writes its -1 fact with 0. Sums need no flag (the signs cancel out);
+    # distinct counts (persons) and per-visit rules filter on it instead of joining the
+    # -1 facts (migration 0020).
+    standing: Mapped[int] = mapped_column(SmallInteger, server_default="1")
     # the settlement's time on both rows, so the pair falls in the same partition and group
     setl_time: Mapped[dt.datetime] = mapped_column(DATETIME6, primary_key=True)
     recorded_at: Mapped[dt.datetime] = mapped_column(DATETIME6)  # commit-time order: cancels

@@ -8,6 +8,7 @@ from medhtap.schema.national import NationalMessage
 from medhtap.schema.ops import AuditLog, RiskAlert
 from medhtap.schema.person import AccountLedger, InsuredPerson, PersonYearAccumulator
 from medhtap.schema.reference import CatalogItem, Diagnosis, Institution, Policy, PolicyParam
+from medhtap.schema.rollup import CostRollup, RollupState
 from medhtap.schema.settlement import IdempotencyRecord, Reconciliation, Settlement
 from medhtap.schema.sync import (
     DataQualityEvent,
@@ -26,6 +27,7 @@ __all__ = [
     "AuditLog",
     "Base",
     "CatalogItem",
+    "CostRollup",
     "DataQualityEvent",
     "Diagnosis",
     "FeeDetail",
@@ -42,6 +44,7 @@ __all__ = [
     "Reconciliation",
     "RiskAlert",
     "RiskWatermark",
+    "RollupState",
     "SetlDetail",
     "Settlement",
     "SettlementFact",

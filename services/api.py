@@ -101,7 +101,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.runtime = build_runtime(s)
         watchdog = AnalystWatchdog(app.state.runtime.write_engine, s, app.state.runtime).start()
         rt = app.state.runtime
-        watcher = RiskWatcher(rt.read_engine, rt.write_engine, s.risk_watch_s)
+        watcher = RiskWatcher(
+            rt.read_engine, rt.write_engine, s.risk_watch_s, reader=s.analyst_user
+        )
         if s.risk_watch_s > 0:
             watcher.start()
         sync_status.track(rt.write_engine)

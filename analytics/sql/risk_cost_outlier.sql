@@ -4,17 +4,15 @@
 -- visits in the window (risk.cost_outlier_min_group) are not judged: a percentile of a
 -- handful of visits means nothing. PERCENT_RANK counts ties together, so a group of equal
 -- costs has no outlier.
--- Reads the analytic facts: settlements that stand are the +1 facts without a -1 fact
--- (a cancel's -1 fact has the same setl_time, so the same range finds it).
+-- Reads the analytic facts: settlements that stand are the +1 facts with standing = 1
+-- (a cancel clears it).
 WITH sv AS (
   SELECT f.mdtrt_id, f.psn_no, f.fixmedins_code, f.med_type, f.medfee_sumamt,
          f.main_diag_code, f.diag_block AS block
   FROM v_setl_fact f
   WHERE f.sign = 1
     AND f.setl_time >= :from AND f.setl_time < :to
-    AND NOT EXISTS (SELECT 1 FROM v_setl_fact c
-                    WHERE c.setl_id = f.setl_id AND c.sign = -1
-                      AND c.setl_time >= :from AND c.setl_time < :to)
+    AND f.standing = 1
 ),
 ranked AS (
   SELECT sv.*,

@@ -1,7 +1,7 @@
 -- Rule high_freq_outpatient (高频门诊): more than "max_visits" settled outpatient visits
 -- (policy risk.high_freq_outpatient_visits_30d) within any 30 days. One alert per person
 -- and run window, at the first visit that crosses the threshold (stable across re-runs).
--- Reads the analytic facts (standing: a +1 fact without a -1 fact); a visit is settled
+-- Reads the analytic facts (standing = 1: a +1 fact not cancelled since); a visit is settled
 -- after it begins, so setl_time >= begntime bounds the partitions read.
 WITH ov AS (
   SELECT f.mdtrt_id, f.psn_no, f.fixmedins_code, f.begntime
@@ -10,9 +10,7 @@ WITH ov AS (
     AND f.med_type = '11'  -- general outpatient; chronic care (14) and pharmacy (41) recur
     AND f.begntime >= :from - INTERVAL 30 DAY AND f.begntime < :to
     AND f.setl_time >= :from - INTERVAL 30 DAY
-    AND NOT EXISTS (SELECT 1 FROM v_setl_fact c
-                    WHERE c.setl_id = f.setl_id AND c.sign = -1
-                      AND c.setl_time >= :from - INTERVAL 30 DAY)
+    AND f.standing = 1
 ),
 windows AS (
   SELECT a.psn_no, a.mdtrt_id, a.begntime AS window_end, COUNT(*) AS visits,

@@ -1,7 +1,7 @@
 -- Rule overlapping_care (住院期间门诊): an outpatient settlement at another institution
 -- while the person's inpatient stay is open (after admission, before discharge or with no
 -- discharge yet). The outpatient visit begins in ["from", "to") and its settlement stands.
--- The outpatient side reads the analytic facts (standing: a +1 fact without a -1 fact; a
+-- The outpatient side reads the analytic facts (standing = 1: not cancelled since; a
 -- visit is settled after it begins, so setl_time >= begntime bounds the partitions read);
 -- the stays are visits, settled or not (an open stay has no settlement yet).
 SELECT CONCAT(i.mdtrt_id, '|', o.mdtrt_id) AS dedupe_key,
@@ -26,5 +26,4 @@ WHERE o.sign = 1
   AND o.med_type IN ('11', '14', '41')  -- outpatient, chronic outpatient, pharmacy
   AND o.begntime >= :from AND o.begntime < :to
   AND o.setl_time >= :from
-  AND NOT EXISTS (SELECT 1 FROM v_setl_fact c
-                  WHERE c.setl_id = o.setl_id AND c.sign = -1 AND c.setl_time >= :from)
+  AND o.standing = 1

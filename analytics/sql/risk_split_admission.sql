@@ -2,7 +2,7 @@
 -- "days" days (policy risk.split_admission_days) of a discharge, with a main diagnosis in
 -- the same ICD-10 chapter. Both stays settled (settlements that stand); the re-admission
 -- begins in ["from", "to").
--- Reads the analytic facts (standing: a +1 fact without a -1 fact). An inpatient stay is
+-- Reads the analytic facts (standing = 1: a +1 fact not cancelled since). An inpatient stay is
 -- settled at discharge (出院结算), so setl_time >= endtime bounds the partitions read.
 WITH stays AS (
   SELECT f.mdtrt_id, f.psn_no, f.fixmedins_code, f.begntime, f.endtime, f.main_diag_code,
@@ -14,9 +14,7 @@ WITH stays AS (
     AND f.begntime < :to
     AND f.endtime >= :from - INTERVAL :days DAY
     AND f.setl_time >= :from - INTERVAL :days DAY
-    AND NOT EXISTS (SELECT 1 FROM v_setl_fact c
-                    WHERE c.setl_id = f.setl_id AND c.sign = -1
-                      AND c.setl_time >= :from - INTERVAL :days DAY)
+    AND f.standing = 1
 )
 SELECT CONCAT(a.mdtrt_id, '>', b.mdtrt_id) AS dedupe_key,
        b.psn_no, b.fixmedins_code, b.mdtrt_id,

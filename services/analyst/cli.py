@@ -113,6 +113,28 @@ def report_cost(
             console.print(f"wrote {path}")
 
 
+@report_app.command("fold")
+def report_fold(
+    rebuild: Annotated[
+        bool, typer.Option(help="forget every rollup first and build them from the facts")
+    ] = False,
+) -> None:
+    """Fold the facts recorded since the last pass into the cost rollups now (the API's
+    worker does it every few seconds)."""
+    import time
+
+    from medhtap.analytics import rollup
+
+    with _runtime() as runtime:
+        if rebuild:
+            rollup.rebuild(runtime.write_engine)
+        started = time.perf_counter()
+        folds = rollup.fold_once(runtime.write_engine, get_settings().analyst_user)
+    for f in folds:
+        console.print(f"rollup {f.dims or '(days)'}: {f.facts} facts, folded to {f.folded_to}")
+    console.print(f"{len(folds)} rollups folded in {time.perf_counter() - started:.1f} s")
+
+
 @risk_app.command("run")
 def risk_run(
     date_from: Annotated[dt.datetime | None, typer.Option("--from", formats=["%Y-%m-%d"])] = None,
@@ -183,7 +205,9 @@ def risk_watch(
         every = interval if interval is not None else get_settings().risk_watch_s
         if every <= 0:
             every = 2.0  # the setting's 0 means "off in the API", not "spin"
-        watcher = RiskWatcher(runtime.read_engine, runtime.write_engine, every).start()
+        watcher = RiskWatcher(
+            runtime.read_engine, runtime.write_engine, every, reader=get_settings().analyst_user
+        ).start()
         console.print(f"risk watcher: a pass every {every} s; Ctrl-C stops")
         try:
             threading.Event().wait(seconds)

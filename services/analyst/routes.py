@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from medhtap.analytics import alert_close, profile, reports, risk
+from medhtap.analytics import alert_close, profile, reports, risk, rollup
 from medhtap.analytics.analyst_sql import run_analyst_sql
 from medhtap.analytics.errors import (
     AnalyticsBusy,
@@ -125,7 +125,12 @@ def cost_report(
     _check_window(date_from, date_to)
     dims = reports.parse_group_by(group_by)
     report = reports.cost_report(
-        runtime.read_engine, date_from, date_to, dims, trend=format == "html"
+        runtime.read_engine,
+        date_from,
+        date_to,
+        dims,
+        trend=format == "html",
+        on_missing_rollup=lambda d: rollup.register(runtime.write_engine, d),
     )
     headers = _meta_headers(report.meta)
     if format == "csv":

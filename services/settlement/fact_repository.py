@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, select
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from medhtap.schema.base import table
@@ -28,6 +28,16 @@ ITEM_KINDS = select(ITEM.c.item_code, ITEM.c.item_kind).where(
     ITEM.c.item_code.in_(bindparam("codes", expanding=True))
 )
 INSERT_FACT = insert(FACT)
+# A cancel clears its +1 fact's flag: one point write (the key names the partition).
+CLEAR_STANDING = (
+    update(FACT)
+    .where(
+        FACT.c.setl_id == bindparam("b_setl_id"),
+        FACT.c.sign == 1,
+        FACT.c.setl_time == bindparam("b_setl_time"),
+    )
+    .values(standing=0)
+)
 
 
 SETTLEMENT_FIELDS = ("setl_id", "setl_time", "fixmedins_code", "hosp_lv", "insutype", "med_type")
@@ -70,7 +80,8 @@ def record_settlement(
 
 
 def record_cancel(session: Session, orig: Row[Any], rev_setl_id: str, when: dt.datetime) -> None:
-    """Insert the -1 fact of a cancelled settlement (`orig`, its row): its +1 fact negated.
+    """Insert the -1 fact of a cancelled settlement (`orig`, its row), its +1 fact negated,
+    and clear the +1 fact's `standing`.
 
     A settlement written before facts existed has none; it gets no -1 either, so every
     report stays consistent."""
@@ -84,4 +95,5 @@ def record_cancel(session: Session, orig: Row[Any], rev_setl_id: str, when: dt.d
     if fact is None:
         log.warning("settlement %s has no fact to reverse", orig.setl_id)
         return
-    session.execute(insert(FACT).values(facts.reversal_fact(fact._mapping, rev_setl_id, when)))
+    session.execute(INSERT_FACT, facts.reversal_fact(fact._mapping, rev_setl_id, when))
+    session.execute(CLEAR_STANDING, {"b_setl_id": orig.setl_id, "b_setl_time": orig.setl_time})

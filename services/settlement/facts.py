@@ -83,6 +83,7 @@ def settlement_fact(
     return {
         "setl_id": setl["setl_id"],
         "sign": 1,
+        "standing": 1,
         "setl_time": setl["setl_time"],
         "recorded_at": setl["setl_time"],
         "rev_setl_id": None,
@@ -110,13 +111,22 @@ def settlement_fact(
 
 
 def reversal_fact(fact: Mapping[Any, Any], rev_setl_id: str, when: dt.datetime) -> dict[str, Any]:
-    """The -1 fact a cancel adds: the same dimensions and setl_time, every sum negated."""
+    """The -1 fact a cancel adds: the same dimensions and setl_time, every sum negated.
+    The cancel also clears the +1 fact's `standing` (`cancelled_fact`)."""
     if fact["sign"] != 1:
         raise ValueError("only a settlement's +1 fact can be reversed")
     return {
         **{k: fact[k] for k in ("setl_id", "setl_time", *DIMENSIONS)},
         "sign": -1,
+        "standing": 0,
         "recorded_at": when,
         "rev_setl_id": rev_setl_id,
         **{k: -Decimal(fact[k]) for k in SUMS},
     }
+
+
+def cancelled_fact(fact: Mapping[Any, Any]) -> dict[str, Any]:
+    """The +1 fact of a cancelled settlement: unchanged but for `standing`."""
+    if fact["sign"] != 1:
+        raise ValueError("only a settlement's +1 fact is cancelled")
+    return {**fact, "standing": 0}

@@ -229,33 +229,66 @@ class Factory:
                         for ln, s in zip(lines_in, m.lines, strict=True)
                     ],
                 )
+                # written now, whatever its settlement time: facts are recorded when they
+                # reach the platform (the rollups' watermark relies on it)
+                fact["recorded_at"] = dt.datetime.now()
                 conn.execute(insert(SettlementFact.__table__).values(fact))
-                if cancel:
-                    # as the settlement service cancels: the row stays, marked, and a
-                    # reversal row with negated amounts is added
-                    cancel_at = setl_time + dt.timedelta(hours=1)
-                    t = Settlement.__table__
-                    conn.execute(
-                        update(t)
-                        .where(t.c.setl_id == setl_id)
-                        .values(setl_status="cancelled", cancel_time=cancel_at)
-                    )
-                    rev = row | {c: -row[c] for c in AMOUNTS}
-                    rev |= {
-                        "setl_id": "R" + uuid.uuid4().hex,
-                        "setl_type": "reversal",
-                        "setl_status": "reversal",
-                        "orig_setl_id": setl_id,
-                        "setl_time": cancel_at,
-                        "idempotency_key": uuid.uuid4().hex,
-                    }
-                    conn.execute(insert(t).values(rev))
-                    conn.execute(
-                        insert(SettlementFact.__table__).values(
-                            facts.reversal_fact(fact, rev["setl_id"], cancel_at)
-                        )
-                    )
-        return SettledVisit(mdtrt_id, setl_id, psn_no)
+        visit = SettledVisit(mdtrt_id, setl_id, psn_no)
+        if settle and cancel:
+            self.cancel(visit, setl_time + dt.timedelta(hours=1))
+        return visit
+
+    def cancel(self, visit: SettledVisit, cancel_at: dt.datetime) -> None:
+        """As the settlement service cancels (2208): the row stays, marked, a reversal row
+        with negated amounts is added, the fact gains its -1 row and loses `standing`, the
+        lines go back to active and the visit reopens."""
+        s, f, fd = Settlement.__table__, SettlementFact.__table__, FeeDetail.__table__
+        with self.engine.begin() as conn:
+            row = dict(conn.execute(s.select().where(s.c.setl_id == visit.setl_id)).one()._mapping)
+            fact = (
+                conn.execute(f.select().where(f.c.setl_id == visit.setl_id, f.c.sign == 1))
+                .one()
+                ._mapping
+            )
+            conn.execute(
+                update(s)
+                .where(s.c.setl_id == visit.setl_id)
+                .values(setl_status="cancelled", cancel_time=cancel_at)
+            )
+            rev = row | {c: -row[c] for c in AMOUNTS}
+            rev |= {
+                "setl_id": "R" + uuid.uuid4().hex,
+                "setl_type": "reversal",
+                "setl_status": "reversal",
+                "orig_setl_id": visit.setl_id,
+                "setl_time": cancel_at,
+                "idempotency_key": uuid.uuid4().hex,
+            }
+            conn.execute(insert(s).values(rev))
+            conn.execute(
+                insert(f).values(
+                    facts.reversal_fact(fact, rev["setl_id"], cancel_at)
+                    | {"recorded_at": dt.datetime.now()}
+                )
+            )
+            conn.execute(
+                update(f).where(f.c.setl_id == visit.setl_id, f.c.sign == 1).values(standing=0)
+            )
+            conn.execute(
+                update(fd)
+                .where(fd.c.mdtrt_id == visit.mdtrt_id)
+                .values(
+                    fee_status="active",
+                    setl_id=None,
+                    fulamt_ownpay_amt=0,
+                    overlmt_selfpay=0,
+                    preselfpay_amt=0,
+                    inscp_scp_amt=0,
+                    ownpay_reason=None,
+                )
+            )
+            t = Visit.__table__
+            conn.execute(update(t).where(t.c.mdtrt_id == visit.mdtrt_id).values(vis_status="open"))
 
 
 @pytest.fixture(scope="session")

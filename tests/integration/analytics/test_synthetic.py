@@ -12,6 +12,8 @@ from medhtap.platform.capabilities import table_regions
 
 def test_loads_consistent_rows_once_per_seed(engine: Engine) -> None:
     # 2020: before every test window, so no other test sees these rows
+    with engine.connect() as conn:
+        started = conn.execute(text("SELECT NOW(6)")).scalar_one()
     stats = load_synthetic(engine, visits=400, seed=907, start=dt.date(2020, 1, 2), days=200)
     assert not stats.skipped and stats.rows["visit"] == 400
     assert stats.rows["fee_detail"] >= 400 * 2 and stats.rows["insured_person"] == 80
@@ -39,6 +41,14 @@ def test_loads_consistent_rows_once_per_seed(engine: Engine) -> None:
         "MAX(s.setl_status) st FROM setl_fact f JOIN settlement s ON s.setl_id = f.setl_id "
         "WHERE f.psn_no LIKE 'SY907%' GROUP BY f.setl_id) x "
         "WHERE x.n <> IF(x.st = 'settled', 1, 0)",
+        # standing: 1 exactly on the +1 fact of a settlement that stands
+        "standing": "SELECT COUNT(*) FROM setl_fact f JOIN settlement s "
+        "ON s.setl_id = f.setl_id WHERE f.psn_no LIKE 'SY907%' "
+        "AND f.standing <> IF(f.sign = 1 AND s.setl_status = 'settled', 1, 0)",
+        # recorded when loaded, not at the (historical) settlement time: the rollups'
+        # watermark relies on it
+        "recorded before the load": "SELECT COUNT(*) FROM setl_fact WHERE psn_no LIKE 'SY907%' "
+        f"AND recorded_at < '{started}'",
     }
     with engine.connect() as conn:
         for name, sql in checks.items():

@@ -107,6 +107,8 @@ class TestFactsOfAnHttpSettlement:
             assert minus[k] == -plus[k]
         assert {k: minus[k] for k in facts.DIMENSIONS} == {k: plus[k] for k in facts.DIMENSIONS}
         assert again == recomputed(factory, second["setl_id"])
+        # only the second settlement stands: the cancel cleared its +1 fact's flag
+        assert [f["standing"] for f in rows] == [0, 0, 1]
         # what stands: the second settlement only, exactly
         net = factory.scalar(
             "SELECT SUM(medfee_sumamt) FROM setl_fact WHERE mdtrt_id = :m", m=visit
