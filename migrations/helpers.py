@@ -54,3 +54,14 @@ def quote_ident(name: str) -> str:
 
 def quote_str(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+ANALYST_WHO = "CURRENT_USER() LIKE '%analyst%@%'"
+
+
+def analyst_init_connect(limits: dict[str, int]) -> str:
+    """The server-wide init_connect that gives accounts named like the analyst account
+    these session values at login (every other account keeps the global ones)."""
+    return "SET SESSION " + ", ".join(
+        f"{var} = IF({ANALYST_WHO}, {int(value)}, @@global.{var})" for var, value in limits.items()
+    )

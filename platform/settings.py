@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     analyst_max_execution_ms: int = 30_000
     analyst_max_rows: int = 10_000
     analyst_mem_quota_bytes: int = 1 << 30
+    # Threads one analytic statement may use (TiDB's defaults are 5 executor workers and 15
+    # coprocessor tasks in flight): on the local server analysts share two cores with
+    # settlement; on a cluster their scans run on TiFlash (and in the analyst resource group).
+    analyst_executor_concurrency: int = Field(2, ge=1, le=64)
+    analyst_scan_concurrency: int = Field(2, ge=1, le=256)
     # Admission control for analytic routes: at most this many run at once, at most
     # `analyst_queue_max` wait (each up to `analyst_queue_wait_s`); the rest get 429.
     analyst_max_concurrent: int = 4

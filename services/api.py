@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 
 from medhtap.analytics.watch import RiskWatcher
 from medhtap.platform import metrics as _metrics  # noqa: F401 - registers the families
-from medhtap.platform.capabilities import probe
+from medhtap.platform.capabilities import Capabilities, probe
 from medhtap.platform.db import make_engine, write_engine
 from medhtap.platform.errors import MalformedJson, MedHTAPError, error_body, responses
 from medhtap.platform.settings import Settings, get_settings
@@ -31,20 +31,28 @@ from medhtap.services.sync import status as sync_status
 log = logging.getLogger("medhtap.api")
 
 
-def build_runtime(settings: Settings) -> Runtime:
-    engine = write_engine(settings)
-    caps = probe(engine)
+def analyst_session_vars(settings: Settings, caps: Capabilities) -> dict[str, Any]:
+    """The limits every analytic session of the API starts with (direct analyst logins get
+    the same from init_connect, migrations 0010 and 0021)."""
     read_vars: dict[str, Any] = {
         "max_execution_time": settings.analyst_max_execution_ms,
         "tidb_mem_quota_query": settings.analyst_mem_quota_bytes,
+        "tidb_executor_concurrency": settings.analyst_executor_concurrency,
+        "tidb_distsql_scan_concurrency": settings.analyst_scan_concurrency,
     }
     if caps.has_tiflash:
         # Prefer the columnar replicas; TiDB falls back to TiKV for tables without one.
         read_vars["tidb_isolation_read_engines"] = "'tiflash,tikv,tidb'"
+    return read_vars
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    engine = write_engine(settings)
+    caps = probe(engine)
     read = make_engine(
         settings.analyst_url(),
         settings=settings,
-        session_vars=read_vars,
+        session_vars=analyst_session_vars(settings, caps),
         pool_size=5,
         pool_timeout=settings.analyst_pool_timeout_s,  # then 503 ANALYTICS_UNAVAILABLE
     )

@@ -297,16 +297,16 @@ def factory(engine: Engine) -> Factory:
 
 
 @pytest.fixture(scope="session")
-def read_engine(settings: Settings) -> Iterator[Engine]:
+def read_engine(settings: Settings, engine: Engine) -> Iterator[Engine]:
     """The analyst account with the session limits the API sets (no TiFlash here)."""
+    from medhtap.platform.capabilities import probe
+    from medhtap.services.api import analyst_session_vars
+
     e = make_engine(
         settings.analyst_url(),
         settings=settings,
         pool_size=2,
-        session_vars={
-            "max_execution_time": settings.analyst_max_execution_ms,
-            "tidb_mem_quota_query": settings.analyst_mem_quota_bytes,
-        },
+        session_vars=analyst_session_vars(settings, probe(engine)),
     )
     yield e
     e.dispose()

@@ -119,18 +119,43 @@ class TestLoginDefaults:
             cur = conn.cursor()
             cur.execute(
                 "SELECT @@tidb_idle_transaction_timeout, @@max_execution_time, "
-                "@@tidb_mem_quota_query"
+                "@@tidb_mem_quota_query, @@tidb_executor_concurrency, "
+                "@@tidb_distsql_scan_concurrency"
             )
-            idle, max_ms, mem = cur.fetchone()
+            idle, max_ms, mem, workers, scans = cur.fetchone()
         finally:
             conn.close()
-        assert (int(idle), int(max_ms), int(mem)) == (
+        assert (int(idle), int(max_ms), int(mem), int(workers), int(scans)) == (
             settings.analyst_idle_txn_timeout_s,
             settings.analyst_max_execution_ms,
             settings.analyst_mem_quota_bytes,
+            settings.analyst_executor_concurrency,
+            settings.analyst_scan_concurrency,
         )
         with engine.connect() as root:  # other accounts keep the global values
             assert root.execute(text("SELECT @@max_execution_time")).scalar() == 0
+
+    def test_the_apis_analytic_sessions_have_the_same_limits(self, settings: Settings) -> None:
+        from medhtap.services.api import build_runtime
+
+        runtime = build_runtime(settings)
+        try:
+            with runtime.read_engine.connect() as conn:
+                got = conn.execute(
+                    text(
+                        "SELECT @@max_execution_time, @@tidb_mem_quota_query, "
+                        "@@tidb_executor_concurrency, @@tidb_distsql_scan_concurrency"
+                    )
+                ).one()
+        finally:
+            runtime.read_engine.dispose()
+            runtime.write_engine.dispose()
+        assert tuple(int(v) for v in got) == (
+            settings.analyst_max_execution_ms,
+            settings.analyst_mem_quota_bytes,
+            settings.analyst_executor_concurrency,
+            settings.analyst_scan_concurrency,
+        )
 
 
 class TestAnalystLocksCannotBlockSettlement:
