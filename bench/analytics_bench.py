@@ -37,12 +37,13 @@ import pymysql
 from sqlalchemy import Engine, text
 from sqlalchemy.dialects import mysql
 
-from medhtap.analytics import reports, risk
+from medhtap.analytics import reports, risk, rollup, sqlfiles
 from medhtap.analytics.synthetic import load_synthetic
 from medhtap.platform import capabilities, migrate
 from medhtap.platform.db import make_engine, write_engine
 from medhtap.platform.settings import Settings, get_settings
 from medhtap.schema.seed import seed_reference
+from medhtap.services.api import analyst_session_vars
 
 DB = os.environ.get("MEDHTAP_BENCH_DB", "medhtap_bench_analytics")
 HERE = Path(__file__).resolve().parent
@@ -65,15 +66,15 @@ def settings(timeout_ms: int = 600_000) -> Settings:
 
 
 def read_engine(s: Settings) -> Engine:
+    """The API's analytic sessions (services/api.analyst_session_vars: time, memory and
+    concurrency limits), with the bench's longer time limit and a larger memory quota."""
+    session_vars = analyst_session_vars(s, capabilities.probe(write_engine(s), DB))
     return make_engine(
         s.analyst_url(),
         read_timeout=s.analyst_max_execution_ms // 1000 + 60,
         settings=s,
         pool_size=4,
-        session_vars={
-            "max_execution_time": s.analyst_max_execution_ms,
-            "tidb_mem_quota_query": 4 << 30,
-        },
+        session_vars=session_vars | {"tidb_mem_quota_query": 4 << 30},
     )
 
 
@@ -117,8 +118,19 @@ def raw_sql(s: Settings, sql: str, params: dict[str, Any]) -> Callable[[], Any]:
     return run
 
 
-def report_sql(dims: list[str]) -> str:
-    return reports._grouping(dims).sql("cost_report")
+def report_sql(dims: list[str], source: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The statements the analytics path ran for a report (rollup + tail, or the facts; then
+    persons), with the parameters they need beyond the period's."""
+    g = reports._grouping(dims)
+    if source["from"] == "rollup+tail":
+        folded = dt.datetime.fromisoformat(str(source["folded_to"]))
+        sums = [
+            (sqlfiles.load("rollup_tail"), {"folded_to": folded}),
+            (g.sql("cost_rollup"), {"dims": source["rollup"], "folded_to": folded}),
+        ]
+    else:
+        sums = [(g.sql("cost_report"), {})]
+    return [*sums, (g.sql("cost_persons"), {})]
 
 
 def free_seed(engine: Engine) -> int:
@@ -137,8 +149,14 @@ def measure_reads(s: Settings, ro: Engine, repeat: int) -> list[dict[str, Any]]:
     to = dt.date.today()
     frm = to - dt.timedelta(days=365)
     start, end = reports.period(frm, to)
-    params = {"from": start, "to": end, "fee_from": start - reports.FEE_LOOKBACK}
-    seen: dict[str, str] = {}
+    params = {
+        "from": start,
+        "to": end,
+        "fee_from": start - reports.FEE_LOOKBACK,
+        "from_day": start.date(),
+        "to_day": end.date(),
+    }
+    seen: dict[str, Any] = {}
 
     def floor() -> Any:
         with ro.connect() as c:
@@ -147,7 +165,7 @@ def measure_reads(s: Settings, ro: Engine, repeat: int) -> list[dict[str, Any]]:
     def report(dims: list[str], top: bool) -> Callable[[], Any]:
         def run() -> Any:
             r = reports.cost_report(ro, frm, to, dims, top_items=top)
-            seen["engine"] = r.meta["engine"]
+            seen["engine"], seen["source"] = r.meta["engine"], r.meta["source"]
             return r
 
         return run
@@ -157,8 +175,15 @@ def measure_reads(s: Settings, ro: Engine, repeat: int) -> list[dict[str, Any]]:
     for dims in SHAPES:
         t = timed(report(list(dims), False), repeat)
         row = {"step": f"cost report by {' x '.join(dims)}", "s": t, "floor_s": fl}
+        row["source"] = seen["source"]["from"]
         if dims == ["institution"]:
-            row["raw_s"] = timed(raw_sql(s, report_sql(list(dims)), params), repeat)
+            # the same statements through a plain pymysql connection, as root
+            stmts = report_sql(list(dims), seen["source"])
+            runs = [raw_sql(s, sql, params | extra) for sql, extra in stmts]
+            row["raw_s"] = timed(lambda runs=runs: [r() for r in runs], repeat)
+            # and without the rollup: the sums summed from the facts each time
+            live = reports._grouping(list(dims)).sql("cost_report")
+            row["facts_s"] = timed(raw_sql(s, live, params), repeat)
         out.append(row | {"engine": seen["engine"]})
     t = timed(report(["institution"], True), 1)
     out.append({"step": "cost report + top-10 items", "s": t, "floor_s": fl} | seen)
@@ -171,6 +196,17 @@ def measure_reads(s: Settings, ro: Engine, repeat: int) -> list[dict[str, Any]]:
         | {"engine": engines}
     )
     return out
+
+
+def fold(s: Settings, engine: Engine) -> dict[str, Any]:
+    """Fold what the load recorded into the rollups, as the API's worker would."""
+    t = time.perf_counter()
+    folds = rollup.fold_once(engine, s.analyst_user)
+    return {
+        "step": f"rollup fold: {len(folds)} dimension sets",
+        "s": time.perf_counter() - t,
+        "facts": max((f.facts for f in folds), default=0),
+    }
 
 
 def machine(s: Settings) -> dict[str, str]:
@@ -228,8 +264,10 @@ def table(size: int, load: dict[str, Any] | None, reads: list[dict[str, Any]]) -
         base = f"floor {r['floor_s']:.2f} s" if "floor_s" in r else ""
         ratio = f"{r['s'] / r['floor_s']:.1f}x floor" if "floor_s" in r else ""
         if "raw_s" in r:
-            base += f"; raw pymysql {r['raw_s']:.2f} s"
+            base += f"; raw pymysql {r['raw_s']:.2f} s; from the facts {r['facts_s']:.2f} s"
             ratio += f"; {r['s'] / r['raw_s']:.2f}x raw"
+        if "source" in r:
+            ratio += f" ({r['source']})"
         out.append(
             f"| {size:,} | {r['step']} | {r['s']:.2f} s | {base} | {ratio} | "
             f"{r.get('engine', '-')} |"
@@ -319,14 +357,14 @@ def main() -> None:
     htap_lines: list[str] = []
     for size in sizes:
         load = load_to(s, engine, size)
-        reads = measure_reads(s, ro, args.repeat)
+        reads = [fold(s, engine), *measure_reads(s, ro, args.repeat)]
         conn = raw(s)
         latency = htap.alert_latency(engine, ro, conn)
         reads.append({"step": "alert latency: settled -> listed (watcher every 1 s)", "s": latency})
         res = None
         if size == htap_size and not args.no_htap:
             visits = htap.make_open_visits(conn, int(args.clients * args.seconds * 3 * 25))
-            res = htap.interference(engine, ro, visits, args.clients, args.seconds)
+            res = htap.interference(engine, ro, visits, args.clients, args.seconds, s.analyst_user)
             htap_lines = htap_table(res, size, args.clients, args.seconds)
         conn.close()
         lines += table(size, load, reads)

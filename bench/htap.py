@@ -3,9 +3,11 @@
 Settlement is the service's settle() in-process from N threads on pre-built open visits
 (4 fee lines each). It runs alone, then beside one of two analytic loads:
 - analysts: 4 simulated analysts, each sending one query from a fixed mix every 2 s (the
-  cost report by a rotating group_by, ad-hoc SQL through the analyst SQL path, the alert
-  list), plus the risk watcher passing every 2 s, as in the API process;
-- loop: the cost report in a tight loop on two threads.
+  cost report over a year by a rotating group_by, over a month with its top items, ad-hoc
+  SQL through the analyst SQL path, the alert list);
+- loop: the cost report (a year, by institution) in a tight loop on two threads.
+Under both, the API's worker runs as in the API process: risk rules and rollup folds every
+2 s.
 Each load reports settlement tps and p99 against "alone", measured in the same run.
 
 Alert latency: with the watcher running (interval 1 s), one visit billed the same line
@@ -28,7 +30,7 @@ from typing import Any
 import pymysql
 from sqlalchemy import Engine
 
-from medhtap.analytics import reports, risk
+from medhtap.analytics import reports, risk, rollup
 from medhtap.analytics.analyst_sql import run_analyst_sql
 from medhtap.analytics.watch import RiskWatcher, watch_once
 from medhtap.services.auth import Principal
@@ -140,15 +142,28 @@ def settle_load(engine: Engine, visits: list[str], clients: int, seconds: float)
     return Load(len(lat) / elapsed, pct(0.5), pct(0.99), errors[0])
 
 
-def _analyst(ro: Engine, n: int, counts: dict[str, int]) -> Callable[[], None]:
-    """The n-th analyst's next query, from the fixed mix."""
+def _analyst(ro: Engine, write: Engine, n: int, counts: dict[str, int]) -> Callable[[], None]:
+    """The n-th analyst's next query, from the fixed mix: as GET /v1/reports/cost asks
+    (a grouping without a rollup is registered for the worker), a year by one grouping, a
+    month by another with its top items, ad-hoc SQL, the alert list."""
     to = dt.date.today()
+
+    def report(days: int, dims: list[str], top: bool) -> None:
+        reports.cost_report(
+            ro,
+            to - dt.timedelta(days=days),
+            to,
+            dims,
+            top_items=top,
+            on_missing_rollup=lambda d: rollup.register(write, d),
+        )
+
     mix = itertools.cycle(
         [
-            lambda: reports.cost_report(ro, to - dt.timedelta(days=365), to, GROUP_BYS[n % 4]),
+            lambda: report(365, GROUP_BYS[n % 4], False),
             lambda: run_analyst_sql(ro, AD_HOC[n % len(AD_HOC)], max_rows=1000),
             lambda: risk.list_alerts(ro, limit=50),
-            lambda: reports.cost_report(ro, to - dt.timedelta(days=30), to, GROUP_BYS[(n + 1) % 4]),
+            lambda: report(30, GROUP_BYS[(n + 1) % 4], True),
         ]
     )
 
@@ -178,7 +193,7 @@ def _background(
 
 
 def interference(
-    write: Engine, ro: Engine, visits: list[str], clients: int, seconds: float
+    write: Engine, ro: Engine, visits: list[str], clients: int, seconds: float, reader: str
 ) -> dict[str, Any]:
     """alone, with the analysts' mix + watcher, with reports looping: three equal slices."""
     third = len(visits) // 3
@@ -187,22 +202,25 @@ def interference(
     for name, slice_ in (("analysts", visits[third : 2 * third]), ("loop", visits[2 * third :])):
         stop = threading.Event()
         counts = {"queries": 0, "interrupted": 0}
-        watcher = None
+        # the API's worker: rules and rollup folds every 2 s, under both loads
+        watcher = RiskWatcher(ro, write, interval_s=2.0, reader=reader).start()
         if name == "analysts":
-            threads = [_background(stop, 2.0, _analyst(ro, n, counts), counts) for n in range(4)]
-            watcher = RiskWatcher(ro, write, interval_s=2.0).start()
+            threads = [
+                _background(stop, 2.0, _analyst(ro, write, n, counts), counts) for n in range(4)
+            ]
         else:
 
             def report(counts: dict[str, int] = counts) -> None:
-                reports.cost_report(ro, to - dt.timedelta(days=365), to, ["institution"])
+                reports.cost_report(
+                    ro, to - dt.timedelta(days=365), to, ["institution"], top_items=False
+                )
                 counts["queries"] += 1
 
             threads = [_background(stop, 0.0, report, counts) for _ in range(2)]
         time.sleep(1.0)  # let the analytic load get going
         out[name] = settle_load(write, slice_, clients, seconds)
         stop.set()
-        if watcher:
-            watcher.stop()
+        watcher.stop()
         for th in threads:  # a report at 1M may take long: do not wait for it to finish
             th.join(timeout=10)
         out[f"{name}_counts"] = counts
