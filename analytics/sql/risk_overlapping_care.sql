@@ -4,6 +4,18 @@
 -- The outpatient side reads the analytic facts (standing = 1: not cancelled since; a
 -- visit is settled after it begins, so setl_time >= begntime bounds the partitions read);
 -- the stays are visits, settled or not (an open stay has no settlement yet).
+WITH stays AS (
+  -- inpatient stays open at some time in the window: admitted before its end, not
+  -- discharged before its start. The person is joined as an expression (CONCAT(psn_no,
+  -- '')) on purpose: TiDB otherwise probes the visit index per outpatient settlement (a
+  -- minute at 1M visits, most of it reading every stay the person ever had); this way it is
+  -- one hash join of the window's stays with the window's outpatient settlements.
+  SELECT CONCAT(i.psn_no, '') AS psn_key, i.mdtrt_id, i.fixmedins_code, i.begntime, i.endtime
+  FROM v_visit i
+  WHERE i.med_type = '21'  -- national med_type codes: 21 inpatient
+    AND i.begntime < :to
+    AND (i.endtime IS NULL OR i.endtime > :from)
+)
 SELECT CONCAT(i.mdtrt_id, '|', o.mdtrt_id) AS dedupe_key,
        o.psn_no, o.fixmedins_code, o.mdtrt_id,
        o.medfee_sumamt AS score,
@@ -16,9 +28,8 @@ SELECT CONCAT(i.mdtrt_id, '|', o.mdtrt_id) AS dedupe_key,
                      'begntime', o.begntime, 'setl_id', o.setl_id,
                      'medfee_sumamt', o.medfee_sumamt)) AS evidence
 FROM v_setl_fact o
-JOIN v_visit i
-  ON i.psn_no = o.psn_no
- AND i.med_type = '21'  -- national med_type codes: 21 inpatient
+JOIN stays i
+  ON i.psn_key = o.psn_no
  AND i.fixmedins_code <> o.fixmedins_code
  AND o.begntime > i.begntime
  AND (i.endtime IS NULL OR o.begntime < i.endtime)
