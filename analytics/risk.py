@@ -76,9 +76,19 @@ RULES: dict[str, Rule] = {
                 "min_lines": "risk.restricted_min_lines",
             },
         ),
+        Rule(
+            "review_overridden",
+            "Institution continues past forbidden or many warning review results (3103)",
+            {
+                "min_forbidden": "risk.review_overridden_forbidden",
+                "min_warnings": "risk.review_overridden_warnings",
+            },
+        ),
     )
 }
-INTEGER_PARAMS = frozenset({"days", "max_visits", "min_group", "min_lines"})
+INTEGER_PARAMS = frozenset(
+    {"days", "max_visits", "min_group", "min_lines", "min_forbidden", "min_warnings"}
+)
 
 
 @dataclass

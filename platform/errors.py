@@ -6,6 +6,7 @@ Domain code raises these; one FastAPI handler renders `{"error": {"code", "messa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
@@ -14,6 +15,9 @@ from pydantic import BaseModel, Field
 class MedHTAPError(Exception):
     status_code: ClassVar[int] = 400
     code: ClassVar[str] = "BAD_REQUEST"
+    # A record the refusal must leave although its unit rolls back (review results of a
+    # blocked settlement): platform/tx.py runs it in a transaction of its own, then raises.
+    keep: Callable[[Any], None] | None = None
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)

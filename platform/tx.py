@@ -39,7 +39,7 @@ from tenacity import (
 )
 
 from medhtap.platform.db import WriteSession, write_sessionmaker
-from medhtap.platform.errors import ServiceUnavailable
+from medhtap.platform.errors import MedHTAPError, ServiceUnavailable
 from medhtap.platform.metrics import TXN_ATTEMPTS, TXN_RETRIES, TXN_SECONDS
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,18 @@ def is_retryable(exc: BaseException) -> bool:
     )
 
 
+def _keep(session: WriteSession, name: str, keep: Callable[[WriteSession], None]) -> None:
+    """After a refused unit rolled back: commit the record its refusal carries, in a
+    transaction of its own (nothing of the unit is in it). A failure is logged, and the
+    refusal is still what the caller gets."""
+    try:
+        keep(session)
+        session.commit()
+    except DBAPIError as exc:
+        session.rollback()
+        log.warning("%s: the refusal's record was not kept (TiDB error %s)", name, error_code(exc))
+
+
 def run_in_transaction(
     engine: Engine,
     unit: Callable[[WriteSession], T],
@@ -147,8 +159,10 @@ def run_in_transaction(
                 if isolation:
                     session.execute(text(f"SET TRANSACTION ISOLATION LEVEL {isolation}"))
                 result = unit(session)
-            except BaseException:
+            except BaseException as exc:
                 session.rollback()
+                if isinstance(exc, MedHTAPError) and exc.keep is not None:
+                    _keep(session, name, exc.keep)
                 raise
             try:
                 session.commit()

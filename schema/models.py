@@ -8,6 +8,7 @@ from medhtap.schema.national import NationalMessage
 from medhtap.schema.ops import AuditLog, RiskAlert
 from medhtap.schema.person import AccountLedger, InsuredPerson, PersonYearAccumulator
 from medhtap.schema.reference import CatalogItem, Diagnosis, Institution, Policy, PolicyParam
+from medhtap.schema.review import ReviewResult, ReviewRule
 from medhtap.schema.rollup import CostRollup, RollupState
 from medhtap.schema.settlement import IdempotencyRecord, Reconciliation, Settlement
 from medhtap.schema.sync import (
@@ -42,6 +43,8 @@ __all__ = [
     "Policy",
     "PolicyParam",
     "Reconciliation",
+    "ReviewResult",
+    "ReviewRule",
     "RiskAlert",
     "RiskWatermark",
     "RollupState",

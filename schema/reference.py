@@ -49,6 +49,11 @@ class CatalogItem(Base):
     age_min: Mapped[int | None] = mapped_column(SmallInteger)
     age_max: Mapped[int | None] = mapped_column(SmallInteger)
     max_qty_per_day: Mapped[Decimal | None] = mapped_column(DECIMAL(16, 4))
+    # review limits (migration 0022): the med_types allowed ('21', or '11,14'; NULL any),
+    # the fewest days between two of this exam for one person, the days one unit supplies
+    med_type_lmt: Mapped[str | None] = mapped_column(String(32))
+    exam_intv_days: Mapped[int | None] = mapped_column(SmallInteger)
+    supply_days: Mapped[Decimal | None] = mapped_column(DECIMAL(8, 2))
 
 
 class Diagnosis(Base):

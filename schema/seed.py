@@ -97,6 +97,9 @@ def catalog_rows() -> list[dict[str, Any]]:
                 "age_min": num(r["age_min"]),
                 "age_max": num(r["age_max"]),
                 "max_qty_per_day": dec(r["max_qty_per_day"]),
+                "med_type_lmt": r["med_type_lmt"] or None,
+                "exam_intv_days": num(r["exam_intv_days"]),
+                "supply_days": dec(r["supply_days"]),
             }
             for r in csv.DictReader(f)
         ]

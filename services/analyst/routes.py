@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from medhtap.analytics import alert_close, profile, reports, risk, rollup
+from medhtap.analytics import alert_close, profile, reports, review_report, risk, rollup
 from medhtap.analytics.analyst_sql import run_analyst_sql
 from medhtap.analytics.errors import (
     AnalyticsBusy,
@@ -140,6 +140,36 @@ def cost_report(
     if format == "html":
         return HTMLResponse(to_html(report), headers=headers)
     return JSONResponse(report.as_json(), headers=headers)
+
+
+@router.get(
+    "/v1/reports/review-violations",
+    summary="Review results (3101/3102/2207) counted by rule and by institution",
+    description=f"Results first seen in the window (within {EARLIEST}..{LATEST}; otherwise "
+    f"422 {InvalidDateRange.code}): forbidden / warning, continued / changed / unhandled "
+    "(3103), money at stake.",
+    responses=responses(ValidationFailed, InvalidDateRange, *READ_ERRORS) | _also("text/csv"),
+)
+def review_violations(
+    runtime: RuntimeDep,
+    _: AnalystCaller,
+    date_from: Annotated[dt.date, Query(alias="from")],
+    date_to: Annotated[dt.date, Query(alias="to")],
+    format: Literal["json", "csv"] = "json",
+) -> Response:
+    _check_window(date_from, date_to)
+    if date_to < date_from:
+        raise InvalidDateRange("'to' is before 'from'")
+    report = review_report.review_violations(runtime.read_engine, date_from, date_to)
+    rows = report["by_rule_and_institution"]
+    if format == "csv":
+        columns = list(rows[0]) if rows else ["rule_id", "fixmedins_code", "results"]
+        return Response(
+            to_csv(columns, ([r[c] for c in columns] for r in rows)),
+            media_type="text/csv; charset=utf-8",
+            headers=_meta_headers(report),
+        )
+    return JSONResponse(report, headers=_meta_headers(report))
 
 
 @router.post(

@@ -23,6 +23,7 @@ from medhtap.services.national import (  # noqa: F401 - each module registers it
     fee_handlers,
     msglog,
     reversal,
+    review_handlers,
     settle_handlers,
     store,
     visit_handlers,

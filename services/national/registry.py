@@ -102,12 +102,3 @@ def text_field(src: dict[str, Any], name: str, where: str = "input.data") -> str
     if not isinstance(value, str) or not value.strip() or len(value) > 64:
         raise ValidationFailed(f"{where}.{name} is required (a string of 1-64 characters)")
     return value.strip()
-
-
-# Part of the interface, their services not built yet (issue 14.3): answered
-# "infno NNNN not supported yet".
-register(
-    Transaction("3101", "pre-prescription review", None, writes=False),
-    Transaction("3102", "in-process review", None, writes=False),
-    Transaction("3103", "review result handling", None, writes=True),
-)

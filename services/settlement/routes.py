@@ -17,6 +17,7 @@ from medhtap.services import privacy
 from medhtap.services.auth import Principal, require
 from medhtap.services.deps import RuntimeDep
 from medhtap.services.middleware import request_id_of
+from medhtap.services.review.errors import ReviewBlocked
 from medhtap.services.settlement import errors, identity, persons, reconciliation, settling, visits
 from medhtap.services.settlement.schemas import (
     FeeBatchIn,
@@ -239,6 +240,7 @@ def pre_settle(
         errors.IdempotencyConflict,
         errors.SettlementCancelled,
         errors.ReplayInconsistent,
+        ReviewBlocked,
         body=True,
     ),
 )

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Row
 
 from medhtap.platform.db import WriteSession
+from medhtap.services.review import service as review
 from medhtap.services.settlement import errors, funds, rules
 from medhtap.services.settlement import fact_repository as facts
 from medhtap.services.settlement import fund_repository as fund_repo
@@ -80,6 +81,7 @@ def settle_unit(
         return replay_settlement(session, record, digest)
 
     visit, person = visit_and_person(session, caller, mdtrt_id, lock=True)
+    review.gate(session, visit, person)  # REVIEW_BLOCKED: a forbidden result not handled
     c = compute(session, visit, person, body.use_account, lock=True)
     r = c.result
     setl_id = new_id()
