@@ -124,6 +124,63 @@ class HisClient:
             ]
         }
 
+    @staticmethod
+    def fee_lines_at(
+        mdtrt_id: str, psn_no: str, lines: list[tuple[str, str, str, str, dt.datetime]]
+    ) -> Any:
+        """feedetail[] with each line's own fee_ocur_time."""
+        return {
+            "feedetail": [
+                {
+                    "feedetl_sn": sn,
+                    "mdtrt_id": mdtrt_id,
+                    "psn_no": psn_no,
+                    "med_list_codg": code,
+                    "cnt": cnt,
+                    "pric": pric,
+                    "det_item_fee_sumamt": str((Decimal(cnt) * Decimal(pric)).quantize(CENT)),
+                    "fee_ocur_time": at.strftime("%Y-%m-%d %H:%M:%S"),
+                }
+                for sn, code, cnt, pric, at in lines
+            ]
+        }
+
+    # ---- review (issue 14.3): 3101 orders, 3102 uploaded lines, 3103 handling ---------
+
+    def review_orders(
+        self,
+        psn_no: str,
+        mdtrt_id: str,
+        orders: list[tuple[str, str, str, str]],
+        med_type: str = "11",
+        diagnoses: tuple[str, ...] = ("E11.9",),
+    ) -> list[dict[str, Any]]:
+        encounter = {
+            "mdtrt_id": mdtrt_id,
+            "med_type": med_type,
+            "fsi_diagnose_dtos": [
+                {"dise_codg": d, "maindiag_flag": "1" if i == 0 else "0"}
+                for i, d in enumerate(diagnoses)
+            ],
+            "fsi_order_dtos": [
+                {"rx_id": rx, "hilist_code": code, "cnt": cnt, "pric": pric}
+                for rx, code, cnt, pric in orders
+            ],
+        }
+        patient = {"patn_id": psn_no, "curr_mdtrt_id": mdtrt_id, "fsi_encounter_dtos": [encounter]}
+        result: list[dict[str, Any]] = self.ok("3101", {"data": {"patient_dtos": [patient]}})[
+            "result"
+        ]
+        return result
+
+    def review_fees(self, mdtrt_id: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.ok("3102", {"data": {"mdtrt_id": mdtrt_id}})["result"]
+        return result
+
+    def handle(self, warn_rslt_id: str, dspo_way: str, reason: str | None = None) -> Any:
+        data = {"warn_rslt_id": warn_rslt_id, "dspo_way": dspo_way, "dspo_way_rea": reason}
+        return self.ok("3103", {"data": data})["result"]
+
     def settle_data(self, mdtrt_id: str, psn_no: str, total: str | None = None) -> Any:
         data = {"mdtrt_id": mdtrt_id, "psn_no": psn_no, "acct_used_flag": "1"}
         return {"data": data | ({"medfee_sumamt": total} if total else {})}
