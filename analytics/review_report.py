@@ -37,7 +37,7 @@ def _totals(rows: Iterable[dict[str, Any]], key: str) -> list[dict[str, Any]]:
         if key == "rule_id":
             t["rule_name"] = r["rule_name"]
         for c in COUNTS:
-            t[c] += int(r[c] or 0)
+            t[c] += r[c]
         t["vola_amt"] += Decimal(r["vola_amt"] or 0)
     return sorted(out.values(), key=lambda t: (-t["results"], t[key]))
 
@@ -52,7 +52,8 @@ def review_violations(read_engine: Engine, date_from: dt.date, date_to: dt.date)
         result = txn.query(sqlfiles.load("review_violations"), params, kind="review_violations")
         meta = txn.meta()
     rows = result.records()
-    for r in rows:
+    for r in rows:  # SUM() of a count is a DECIMAL in TiDB: counts are integers here
+        r.update({c: int(r[c] or 0) for c in (*COUNTS, "visits", "persons")})
         r["vola_amt"] = Decimal(r["vola_amt"] or 0)
     by_rule, by_inst = _totals(rows, "rule_id"), _totals(rows, "fixmedins_code")
 
