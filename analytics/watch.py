@@ -8,10 +8,18 @@ deduplication as a manual run (rule, dedupe key: a known alert is refreshed, a c
 stays closed), then moves the watermark. `RiskWatcher` calls it every few seconds in the API
 process. A full re-run is still `POST /v1/risk/run` / `medhtap risk run`.
 
-The watermark is the newest `recorded_at` seen. A settlement's `recorded_at` is taken before
-its commit, so a transaction that commits late can carry a time just below a watermark
-already stored: every pass re-reads `LAG` before the watermark (re-evaluating is harmless,
-alerts deduplicate).
+The watermark W is where the rollups' is (analytics/rollup.py `safe_watermark`): earlier,
+by a margin, than both now and the start of every transaction still open, so every fact
+recorded before W is committed and was seen by this pass or an earlier one. A pass reads
+the facts recorded after the stored W; re-reading the few recorded since (alerts
+deduplicate) is the price of never missing a late commit. A fixed look-back (the first
+version re-read the last 60 s) re-evaluated whatever a bulk load had recorded in that
+minute, a year of visits, on every pass.
+
+A pass covers at most `MAX_DAYS` (a settlement of a visit that began earlier, e.g. from an
+import of history, is evaluated on its last `MAX_DAYS`): the watcher runs on the analyst
+account, whose statements are stopped after `analyst_max_execution_ms`, and a year's window
+at 1M visits does not fit; the full run covers longer windows.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from medhtap.schema.facts import RiskWatermark
 
 log = logging.getLogger("medhtap.analytics.watch")
 WATERMARK = table(RiskWatermark)
-LAG = dt.timedelta(seconds=60)
+MAX_DAYS = 31
 FIRST_LOOKBACK = dt.timedelta(days=1)  # a watcher with no watermark starts from here
 SINCE = text(
     "SELECT COUNT(*) AS n, MIN(begntime) AS first_visit, MAX(recorded_at) AS newest "
@@ -38,20 +46,29 @@ SINCE = text(
 )
 
 
-def watch_once(read_engine: Engine, write_engine: Engine, name: str = "risk") -> RunOutcome | None:
+def watch_once(
+    read_engine: Engine,
+    write_engine: Engine,
+    name: str = "risk",
+    margin: dt.timedelta = rollup.MARGIN,
+) -> RunOutcome | None:
     """One pass: rules over the days touched since the watermark; None if nothing new."""
     with write_engine.connect() as conn:
         mark = conn.execute(
             select(WATERMARK.c.recorded_at).where(WATERMARK.c.name == name)
         ).scalar()
-    since = mark - LAG if mark else dt.datetime.now() - FIRST_LOOKBACK
+        # before the facts are read: what committed before it is in the snapshot below
+        # (the read engine's own transactions, the analyst account's, never hold it back)
+        safe = rollup.safe_watermark(conn, read_engine.url.username or "", margin)
+    since = mark if mark else dt.datetime.now() - FIRST_LOOKBACK
     with read_engine.connect() as conn:
         new = conn.execute(SINCE, {"since": since}).one()
     if not new.n:
         return None
     today = dt.date.today()
-    outcome = run_rules(read_engine, write_engine, min(new.first_visit.date(), today), today)
-    newest = max(new.newest, mark) if mark else new.newest
+    first = max(min(new.first_visit.date(), today), today - dt.timedelta(days=MAX_DAYS))
+    outcome = run_rules(read_engine, write_engine, first, today)
+    newest = max(since, min(new.newest, safe))
     with write_engine.begin() as conn:
         ins = mysql_insert(WATERMARK).values(name=name, recorded_at=newest, run_id=outcome.run_id)
         conn.execute(

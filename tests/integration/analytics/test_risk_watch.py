@@ -102,3 +102,36 @@ def test_a_pass_moves_the_watermark_and_a_second_one_adds_no_duplicate(
         ).scalar_one()
     assert n == 1  # deduplicated: the second pass refreshed the same alert
     assert mark >= dt.datetime.now() - dt.timedelta(minutes=10)
+
+
+def _age_facts(engine: Engine, psn_no: str, recorded_s_ago: int, visit_days_ago: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE setl_fact SET recorded_at = NOW(6) - INTERVAL :s SECOND, "
+                "begntime = NOW() - INTERVAL :d DAY WHERE psn_no = :p"
+            ),
+            {"s": recorded_s_ago, "d": visit_days_ago, "p": psn_no},
+        )
+
+
+def test_a_pass_does_not_evaluate_again_what_an_earlier_pass_saw(
+    client: TestClient, read_engine: Engine, engine: Engine
+) -> None:
+    """A fact committed 50 s ago is read by one pass only: the watermark is not a fixed
+    look-back (which made every pass re-run a bulk load's last minute, a year of visits)."""
+    _age_facts(engine, settle_identical_lines(client), recorded_s_ago=50, visit_days_ago=0)
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    assert watch.watch_once(read_engine, engine, name=name, margin=dt.timedelta(0)) is not None
+    assert watch.watch_once(read_engine, engine, name=name, margin=dt.timedelta(0)) is None
+
+
+def test_a_pass_covers_at_most_max_days(
+    client: TestClient, read_engine: Engine, engine: Engine
+) -> None:
+    """A settled visit that began 200 days ago (an import of history) does not make the
+    pass a 200-day run, which the analyst account's time limit stops at city scale."""
+    _age_facts(engine, settle_identical_lines(client), recorded_s_ago=0, visit_days_ago=200)
+    out = watch.watch_once(read_engine, engine, name=f"test-{uuid.uuid4().hex[:8]}")
+    assert out is not None
+    assert out.date_from == dt.date.today() - dt.timedelta(days=watch.MAX_DAYS)
