@@ -34,7 +34,15 @@ from medhtap.platform.errors import ServiceUnavailable
 from medhtap.platform.hisdb import HisSettings
 from medhtap.platform.tx import is_retryable
 from medhtap.services.sync import mapping as m
-from medhtap.services.sync.apply import Change, Source, Txn, apply, apply_batch, position
+from medhtap.services.sync.apply import (
+    Change,
+    Source,
+    Txn,
+    apply,
+    apply_batch,
+    pieces,
+    position,
+)
 
 log = logging.getLogger("medhtap.sync")
 SNAPSHOT_CHUNK = 4000
@@ -277,12 +285,14 @@ def _follow(
 ) -> _End | None:
     while not stop():
         batch, end = _take(reader.out, max_batch_rows)
-        if batch:
-            done = _retrying("apply", stop, partial(apply_batch, engine, src, batch))
+        # a source transaction of more than max_batch_rows rows goes in pieces, each in its
+        # own TiDB transaction with the position of its last change (apply.pieces)
+        for part in pieces(batch, max_batch_rows):
+            done = _retrying("apply", stop, partial(apply_batch, engine, src, part))
             if done is None:
                 return None
-            if on_apply:
-                on_apply(batch)
+        if batch and on_apply:
+            on_apply(batch)
         if end is not None:
             return end
     return None
