@@ -4,8 +4,9 @@
 
 Runs in its own database, medhtap_bench_analytics (dropped and rebuilt by the migrations
 unless --keep). At each size, with the baseline measured in the same run:
-- load: the loader's wall time (generation in Python + LOAD DATA LOCAL INFILE) against the
-  server's own LOAD DATA time of the same rows;
+- load: the loader's wall time (rows made in Python while two connections LOAD DATA the
+  parts before) against the busiest connection's time inside LOAD DATA (the server's own
+  LOAD DATA of the same rows from files, in the same run: bench/load_costs.py --loader);
 - reports: the cost report for each group_by through the analytics path (analyst account,
   views, snapshot, plan read-back) against the scan floor, `SELECT COUNT(*),
   SUM(medfee_sumamt)` over the same facts and range, and the report by institution's SQL
@@ -246,12 +247,15 @@ def load_to(s: Settings, engine: Engine, size: int) -> dict[str, Any] | None:
         return None
     st = load_synthetic(engine, visits=add, seed=free_seed(engine), analyze=True)
     rows = sum(st.rows.values())
-    wall = st.generate_s + st.load_s
+    wall = st.load_s  # pipelined: generation runs beside the loading
     return {
         "step": f"load +{add:,} visits ({rows:,} rows)",
         "rows": rows,
         "s": wall,
-        "load_data_s": st.load_s,
+        # the busiest connection's time inside LOAD DATA: wall / this near 1 means the
+        # server, not the Python generation, set the pace (the baseline of the same rows:
+        # bench/load_costs.py --loader)
+        "load_data_s": max(st.busy_s or [0.0]),
         "generate_s": st.generate_s,
         "analyze_s": st.analyze_s,
     }
@@ -262,8 +266,8 @@ def table(size: int, load: dict[str, Any] | None, reads: list[dict[str, Any]]) -
     if load:
         out.append(
             f"| {size:,} | {load['step']} | {load['s']:.1f} s ({load['rows'] / load['s']:,.0f} "
-            f"rows/s) | server LOAD DATA {load['load_data_s']:.1f} s | "
-            f"{load['load_data_s'] / load['s']:.2f} of LOAD DATA speed | - |"
+            f"rows/s) | busiest connection in LOAD DATA {load['load_data_s']:.1f} s | "
+            f"{load['load_data_s'] / load['s']:.2f} of the wall time | - |"
         )
     for r in reads:
         base = f"floor {r['floor_s']:.2f} s" if "floor_s" in r else ""

@@ -1,6 +1,7 @@
 """What each index and partitioning choice costs on LOAD DATA (issue 12, section 5).
 
     .venv/bin/python bench/load_costs.py --visits 50000 [--rounds 2]
+    .venv/bin/python bench/load_costs.py --visits 200000 --loader
 
 Generates the synthetic rows of `--visits` settled visits once (analytics/synthetic.py, the
 loader's own generator), then loads each table's file with the server's LOAD DATA into a
@@ -9,7 +10,13 @@ partitions) with one index dropped or the partitioning removed, and times it. Va
 table alternate within a round, so a noisy minute hits all of them. Prints a table: seconds,
 rows/s, and the cost of each choice as the share of the full table's load time it adds.
 
-Runs in its own database, medhtap_bench_load (migrated and seeded here).
+--loader: instead, the synthetic loader (load_synthetic: rows made in Python while two
+connections load) against the server's LOAD DATA of the same rows from the files, on one
+connection and on two, in the same run (issue 12: the loader at >= 0.8x of LOAD DATA).
+
+Every LOAD DATA is in parts of one transaction under the keys at which TiDB would split the
+region (platform/bulk.py). Runs in its own database, medhtap_bench_load (dropped, migrated
+and seeded here).
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ import os
 import platform as stdlib_platform
 import statistics
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +37,7 @@ import pymysql
 from sqlalchemy import Engine
 
 from medhtap.analytics import synthetic
-from medhtap.platform import migrate
+from medhtap.platform import bulk, migrate
 from medhtap.platform.db import write_engine
 from medhtap.platform.settings import get_settings
 from medhtap.schema.seed import seed_reference
@@ -68,8 +77,9 @@ VARIANTS: dict[str, list[tuple[str, str | None]]] = {
 }
 
 
-def prepare(visits: int, tmp: Path) -> tuple[Engine, dict[str, tuple[Path, int]]]:
+def prepare(visits: int, tmp: Path) -> tuple[Engine, dict[str, tuple[list[Path], int]]]:
     s = get_settings().model_copy(update={"database": DB, "analyst_user": "bench_load_analyst"})
+    migrate.drop_database(s)  # a fresh one: the loader's rows (seed 1) must not be there yet
     migrate.upgrade(s)
     engine = write_engine(s)
     with engine.begin() as conn:
@@ -85,9 +95,13 @@ def prepare(visits: int, tmp: Path) -> tuple[Engine, dict[str, tuple[Path, int]]
             files[table].extend(rows)
     out = {}
     for table, rows in files.items():
-        path = tmp / f"{table}.tsv"
-        path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-        out[table] = (path, len(rows))
+        # parts of one transaction each: a bigger LOAD DATA makes TiDB split the region of
+        # the shared server (platform/bulk.py)
+        paths = []
+        for part in bulk.batches(rows, bulk.rows_per_txn(synthetic.TABLES[table])):
+            paths.append(tmp / f"{table}.{len(paths):04d}.tsv")
+            paths[-1].write_text("\n".join(part) + "\n", encoding="utf-8")
+        out[table] = (paths, len(rows))
     return engine, out
 
 
@@ -95,31 +109,100 @@ def connect(engine: Engine) -> pymysql.connections.Connection[Any]:
     return synthetic._connect(engine)
 
 
-def load_once(cur: Any, table: str, ddl: str | None, path: Path) -> float:
+def load_parts(cur: Any, table: str, target: str, paths: list[Path]) -> None:
+    for path in paths:
+        cur.execute(
+            f"LOAD DATA LOCAL INFILE %s INTO TABLE {target} CHARACTER SET utf8mb4 "
+            f"FIELDS TERMINATED BY '\\t' LINES TERMINATED BY '\\n' "
+            f"({synthetic.TABLE_COLUMNS[table]})",
+            (str(path),),
+        )
+
+
+def load_once(cur: Any, table: str, ddl: str | None, paths: list[Path]) -> float:
     copy = f"lc_{table}"
     cur.execute(f"DROP TABLE IF EXISTS {copy}")
     cur.execute(f"CREATE TABLE {copy} LIKE {table}")
     if ddl:
         cur.execute(f"ALTER TABLE {copy} {ddl}")
     t = time.perf_counter()
-    cur.execute(
-        f"LOAD DATA LOCAL INFILE %s INTO TABLE {copy} CHARACTER SET utf8mb4 "
-        f"FIELDS TERMINATED BY '\\t' LINES TERMINATED BY '\\n' "
-        f"({synthetic.TABLE_COLUMNS[table]})",
-        (str(path),),
-    )
+    load_parts(cur, table, copy, paths)
     took = time.perf_counter() - t
     cur.execute(f"DROP TABLE {copy}")
     return took
+
+
+def server_load_data(engine: Engine, files: dict[str, tuple[list[Path], int]], lanes: int) -> float:
+    """The server's LOAD DATA of every table's parts from files into fresh copies, on
+    `lanes` connections: the baseline of the loader."""
+    conns = [connect(engine) for _ in range(lanes)]
+    cur0 = conns[0].cursor()
+    for table in files:
+        cur0.execute(f"DROP TABLE IF EXISTS lc_{table}")
+        cur0.execute(f"CREATE TABLE lc_{table} LIKE {table}")
+    todo = [(table, p) for table, (paths, _) in files.items() for p in paths]
+    lock = threading.Lock()
+
+    def work(conn: Any) -> None:
+        cur = conn.cursor()
+        while True:
+            with lock:
+                if not todo:
+                    return
+                table, path = todo.pop(0)
+            load_parts(cur, table, f"lc_{table}", [path])
+
+    t = time.perf_counter()
+    with ThreadPoolExecutor(lanes) as pool:
+        list(pool.map(work, conns))
+    took = time.perf_counter() - t
+    for table in files:
+        cur0.execute(f"DROP TABLE lc_{table}")
+    for conn in conns:
+        conn.close()
+    return took
+
+
+def loader_vs_load_data(
+    engine: Engine, files: dict[str, tuple[list[Path], int]], visits: int
+) -> None:
+    """The synthetic loader (rows made in Python, pipelined, two connections) against the
+    server's LOAD DATA of the same rows from files, in the same run."""
+    rows = sum(n for _, n in files.values())
+    before = os.getloadavg()[0]
+    base1 = server_load_data(engine, files, 1)
+    base2 = server_load_data(engine, files, 2)
+    st = synthetic.load_synthetic(engine, visits=visits, seed=1)
+    assert sum(st.rows.values()) == rows, (st.rows, rows)
+    print(
+        f"\nloader vs LOAD DATA, {visits:,} visits = {rows:,} rows, load avg {before:.1f} -> "
+        f"{os.getloadavg()[0]:.1f}\n\n| path | s | rows/s | LOAD DATA (1 connection) / path |\n"
+        "|---|---|---|---|"
+    )
+    for label, secs in (
+        ("server LOAD DATA from files, 1 connection", base1),
+        ("server LOAD DATA from files, 2 connections", base2),
+        (f"synthetic loader (generate {st.generate_s:.0f} s, pipelined, 2 connections)", st.load_s),
+    ):
+        print(f"| {label} | {secs:.1f} | {rows / secs:,.0f} | {base1 / secs:.2f}x |")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--visits", type=int, default=50_000)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument(
+        "--loader",
+        action="store_true",
+        help="only the synthetic loader against the server's LOAD DATA of the same rows",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="medhtap-loadcost-") as tmp:
         engine, files = prepare(args.visits, Path(tmp))
+        if args.loader:
+            loader_vs_load_data(engine, files, args.visits)
+            engine.dispose()
+            return
         conn = connect(engine)
         load_before = os.getloadavg()[0]
         times: dict[tuple[str, str], list[float]] = {}

@@ -157,7 +157,9 @@ def fill_his(his: hisdb.HisSettings, rows: int, psn: list[str]) -> dict[str, int
     return {"patients": n_pat, "encounters": n_enc, "diagnoses": n_enc, "charges": n_chg}
 
 
-def bench_snapshot(s: Settings, base: Path, rows: int, psn: list[str]) -> dict[str, Any]:
+def bench_snapshot(
+    s: Settings, base: Path, rows: int, psn: list[str], lanes: int = 0
+) -> dict[str, Any]:
     # A source id of its own per run: a new HIS's GTIDs start again at 1.
     his = hisdb.HisSettings(name=f"bs{uuid.uuid4().hex[:6]}", port=free_port(), base_dir=base)
     his_up(his)
@@ -169,7 +171,7 @@ def bench_snapshot(s: Settings, base: Path, rows: int, psn: list[str]) -> dict[s
         engine = write_engine(s)
         load = os.getloadavg()[0]
         t = time.perf_counter()
-        stream.snapshot(his, engine, src)
+        stream.snapshot(his, engine, src, lanes)
         secs = time.perf_counter() - t
         with engine.connect() as conn:
             lines = conn.execute(
@@ -180,6 +182,7 @@ def bench_snapshot(s: Settings, base: Path, rows: int, psn: list[str]) -> dict[s
     finally:
         hisdb.down(his, say=lambda m: print(f"[his] {m}", file=sys.stderr))
     return {
+        "lanes": lanes or stream.SNAPSHOT_LANES,
         "his_rows": sum(counts.values()),
         "counts": counts,
         "fill_s": round(fill_s, 1),
@@ -364,6 +367,11 @@ def svg(lag: list[dict[str, Any]], path: Path, title: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--snapshot-rows", type=int, default=1_000_000, help="0: skip")
+    ap.add_argument(
+        "--snapshot-lanes",
+        default="2",
+        help="connections writing snapshot chunks; several (1,2): one snapshot each, same run",
+    )
     ap.add_argument("--rates", default="200,1000,2000,3000")
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--svg", type=Path, default=None)
@@ -377,8 +385,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="medhtap-sync-bench-") as tmp:
         base = Path(tmp)
         if args.snapshot_rows:
-            result["snapshot"] = bench_snapshot(s, base / "snap", args.snapshot_rows, psn)
-            print(json.dumps(result["snapshot"]), file=sys.stderr)
+            runs = []
+            for k, lanes in enumerate(int(x) for x in args.snapshot_lanes.split(",")):
+                runs.append(bench_snapshot(s, base / f"snap{k}", args.snapshot_rows, psn, lanes))
+                print(json.dumps(runs[-1]), file=sys.stderr)
+            result["snapshot"] = runs[0] if len(runs) == 1 else runs
         rates = [int(r) for r in args.rates.split(",") if r]
         if rates:
             result["lag"] = bench_lag(s, base / "lag", rates, args.seconds, psn)

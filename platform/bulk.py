@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TypeVar
 
-from sqlalchemy import Table
+from sqlalchemy import Table, UniqueConstraint
 
 T = TypeVar("T")
 
@@ -24,8 +24,10 @@ MAX_TXN_KEYS = 80_000
 
 
 def keys_per_row(table: Table) -> int:
-    """The keys one row writes: its record and an entry in every index."""
-    return 1 + len(table.indexes)
+    """The keys one row writes: its record and an entry in every index, a unique
+    constraint's too (`Column(unique=True)` is a constraint, not in `table.indexes`)."""
+    unique = [c for c in table.constraints if isinstance(c, UniqueConstraint)]
+    return 1 + len(table.indexes) + len(unique)
 
 
 def rows_per_txn(table: Table, max_keys: int = MAX_TXN_KEYS) -> int:

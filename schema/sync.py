@@ -42,6 +42,10 @@ class SyncPosition(Base):
     source_commit_time: Mapped[dt.datetime | None] = mapped_column(DateTime)
     applied_at: Mapped[dt.datetime] = mapped_column(DATETIME6, server_default=func.now(6))
     events: Mapped[int] = mapped_column(BigInteger, default=0)
+    # A source transaction applied in pieces (migration 0024): the first part_changes of
+    # its changes are in; gtid moves past it with its last piece.
+    part_gtid: Mapped[str | None] = mapped_column(String(64))
+    part_changes: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class SyncItemMap(Base):

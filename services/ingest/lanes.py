@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -53,9 +54,11 @@ class Lane:
         cp: checkpoint.Checkpoint,
         rejects: RejectFile,
         turns: Turns,
+        after_load: Callable[[Any, validate.Checked], object] | None = None,
     ) -> None:
         self.conn, self.loader, self.cp = conn, loader, cp
         self.rejects, self.turns = rejects, turns
+        self.after_load = after_load  # more writes of the batch, in its transaction
 
     def run(self, i: int, c: validate.Checked) -> int:
         """Load batch i, wait for its turn, write its rejects, commit it with this lane's
@@ -73,6 +76,8 @@ class Lane:
                 try:
                     self.conn.begin()
                     inserted = self.loader.load(c.data) if c.good else 0
+                    if self.after_load is not None and c.good:
+                        self.after_load(self.loader.cur, c)
                     self.turns.wait(i)
                     if reject_offset is None:  # once, in file order, before the commit
                         reject_offset = self.rejects.write(c.rejects)

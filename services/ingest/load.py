@@ -12,10 +12,14 @@ from typing import Any
 import pymysql
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from medhtap.platform import bulk
 from medhtap.platform.db import bulk_connection
 from medhtap.platform.settings import Settings
 from medhtap.platform.tx import RETRYABLE_CODES, error_code, is_region_error
+from medhtap.schema.base import table
+from medhtap.schema.facts import SettlementFact
 
+from . import facts
 from .errors import IngestError
 from .spec import TableSpec
 
@@ -50,6 +54,21 @@ retrying = Retrying(
     wait=wait_random_exponential(multiplier=0.2, max=5),
     reraise=True,
 )
+
+
+def keys_per_row(spec: TableSpec) -> int:
+    """The keys one row of `spec` writes in its batch's transaction: its own and, for a
+    settlement, those of the facts it gets (facts.py)."""
+    keys = bulk.keys_per_row(spec.table)
+    if spec.name == "settlement":
+        keys += facts.FACTS_PER_ROW * bulk.keys_per_row(table(SettlementFact))
+    return keys
+
+
+def rows_per_txn(spec: TableSpec) -> int:
+    """At most this many rows a batch: one transaction stays under bulk.MAX_TXN_KEYS (a
+    batch of 8 MiB of fee lines was ~50,000 rows, 150,000 keys: a region split)."""
+    return max(1, (bulk.MAX_TXN_KEYS - 100) // keys_per_row(spec))  # 100: the checkpoint
 
 
 def load_statement(spec: TableSpec, columns: list[str], path: str, crlf: bool) -> str:

@@ -18,7 +18,7 @@ import pymysql
 
 from medhtap.platform.settings import Settings
 
-from . import checkpoint, lanes, load, validate
+from . import checkpoint, facts, lanes, load, validate
 from .errors import IngestError
 from .rejects import RejectFile, default_path
 from .source import Source, content_hash, open_source
@@ -55,6 +55,15 @@ class Options:
     batch_bytes: int = 8 << 20  # CSV (~50k fee lines)
     pause_s: float = 0.0  # between batches: leave a busy cluster room
     lanes: int = 2  # connections loading at once (commits stay in file order)
+
+
+def _settlement_facts(cur: Any, c: validate.Checked) -> None:
+    facts.record(cur, c.good_values("setl_id"))
+
+
+# What else a batch of a table writes in its transaction: imported settlements get their
+# analytic facts, as settled ones do (services/ingest/facts.py).
+AFTER_LOAD: dict[str, Callable[[Any, validate.Checked], None]] = {"settlement": _settlement_facts}
 
 
 def plan(paths: list[Path], table: str | None) -> list[tuple[Path, TableSpec]]:
@@ -132,7 +141,7 @@ def ingest_file(
     stats: TableStats,
     progress: Progress,
 ) -> Path:
-    src = open_source(path, opts.batch_rows, opts.batch_bytes)
+    src = open_source(path, opts.batch_rows, opts.batch_bytes, load.rows_per_txn(spec))
     _check_header(spec, src)
     sha = content_hash(path)
     cur = conns[0].cursor()
@@ -155,6 +164,7 @@ def ingest_file(
             by_lane.get(k, replace(new, lane=k)),
             rejects,
             turns,
+            AFTER_LOAD.get(spec.name),
         )
         for k, conn in enumerate(conns)
     ]

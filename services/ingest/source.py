@@ -40,9 +40,10 @@ def content_hash(path: Path) -> str:
 class CsvSource:
     kind = "csv"
 
-    def __init__(self, path: Path, batch_bytes: int) -> None:
+    def __init__(self, path: Path, batch_bytes: int, max_rows: int = 0) -> None:
         self.path = path
         self.batch_bytes = batch_bytes
+        self.max_rows = max_rows  # 0: no limit but the bytes
         self.size = path.stat().st_size
         with path.open("rb") as f:
             first = f.readline()
@@ -59,6 +60,9 @@ class CsvSource:
             while data := f.read(self.batch_bytes):
                 if not data.endswith(b"\n"):
                     data += f.readline()  # a batch ends at the end of a line
+                if self.max_rows and (cut := _after_line(data, self.max_rows)) < len(data):
+                    data = data[:cut]
+                    f.seek(offset + cut)
                 offset += len(data)
                 n = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
                 yield self._parse(data, names, line + 1, n, offset)
@@ -102,6 +106,16 @@ class CsvSource:
         return Batch(t.rename_columns(self.columns), lines, invalid, data, end, first + n - 1, n)
 
 
+def _after_line(data: bytes, n: int) -> int:
+    """The offset after the n-th line of `data` (len(data) if it has fewer)."""
+    at = -1
+    for _ in range(n):
+        at = data.find(b"\n", at + 1)
+        if at < 0:
+            return len(data)
+    return at + 1
+
+
 def _as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
     if not pa.types.is_string(col.type):
         col = col.cast(pa.string())
@@ -111,9 +125,9 @@ def _as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
 class ParquetSource:
     kind = "parquet"
 
-    def __init__(self, path: Path, batch_rows: int) -> None:
+    def __init__(self, path: Path, batch_rows: int, max_rows: int = 0) -> None:
         self.path = path
-        self.batch_rows = batch_rows
+        self.batch_rows = min(batch_rows, max_rows) if max_rows else batch_rows
         self.file = pq.ParquetFile(path)
         self.columns = list(self.file.schema_arrow.names)
         self.size = self.file.metadata.num_rows
@@ -135,11 +149,12 @@ class ParquetSource:
 Source = CsvSource | ParquetSource
 
 
-def open_source(path: Path, batch_rows: int, batch_bytes: int) -> Source:
+def open_source(path: Path, batch_rows: int, batch_bytes: int, max_rows: int = 0) -> Source:
+    """max_rows: at most this many rows a batch (one transaction's keys, load.rows_per_txn)."""
     if not path.is_file():
         raise IngestError(f"{path}: no such file", code="INGEST_NO_FILE")
     if path.suffix.lower() in (".parquet", ".pq"):
-        return ParquetSource(path, batch_rows)
+        return ParquetSource(path, batch_rows, max_rows)
     if path.suffix.lower() in (".csv", ".txt"):
-        return CsvSource(path, batch_bytes)
+        return CsvSource(path, batch_bytes, max_rows)
     raise IngestError(f"{path.name}: not .csv or .parquet", code="INGEST_BAD_FORMAT")

@@ -62,6 +62,7 @@ class TableSpec:
     natural_key: tuple[str, ...]
     catalogs: tuple[tuple[str, str], ...]  # (column, catalog) that must hold a known code
     aliases: tuple[str, ...]  # file names (stems) that mean this table
+    table: SaTable
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
@@ -117,7 +118,7 @@ def _spec(
         # rows written before the fund split) must not stand in for a history's own figures
         if c.server_default is None or isinstance(c.type, Numeric)
     )
-    return TableSpec(t.name, cols, key, catalogs, aliases)
+    return TableSpec(t.name, cols, key, catalogs, aliases, t)
 
 
 # In load order: a visit's person, a line's visit, a settlement's visit come first.

@@ -23,6 +23,12 @@ class Checked:
     good: int
     rejects: list[dict[str, Any]]
     batch: Batch
+    skip: set[int]  # rows of batch.table not loaded (rejected or blank)
+
+    def good_values(self, column: str) -> list[Any]:
+        """A column's values in the rows that were loaded."""
+        values = self.batch.table.column(column).to_pylist()
+        return [v for i, v in enumerate(values) if i not in self.skip]
 
 
 def check(spec: TableSpec, file: str, b: Batch, catalogs: dict[str, pa.Array]) -> Checked:
@@ -77,7 +83,7 @@ def check(spec: TableSpec, file: str, b: Batch, catalogs: dict[str, pa.Array]) -
             )
         )
         data = _as_csv(keep)
-    return Checked(data, good, rejects, b)
+    return Checked(data, good, rejects, b, set(reasons) | blank)
 
 
 def _blank_rows(t: pa.Table) -> list[int]:

@@ -6,13 +6,17 @@ HIS, TiDB) followed by a restart applies nothing twice and loses nothing. Severa
 transactions may share one TiDB transaction (a batch, services/sync/batch.py): the position
 then moves to the batch's last GTID together with all of their rows. Keys are derived from
 the source's own ids, so re-applying a snapshot row is an upsert of the same row.
+
+A source transaction too big for one TiDB transaction comes in pieces (`pieces`), each
+applied with the position of its last change (`part_gtid`, `part_changes`, migration 0024):
+a restart skips the changes already in, so a big transaction is still applied exactly once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Engine, select, text, update
@@ -25,7 +29,7 @@ from medhtap.schema.sync import SyncPosition, SyncSource
 from medhtap.services.sync import mapping as m
 from medhtap.services.sync.batch import DEAD, ITEMS, Applied, Batch, Change, Source
 
-__all__ = ["Applied", "Change", "Source", "Txn", "apply", "apply_batch", "position"]
+__all__ = ["Applied", "Change", "Source", "Txn", "apply", "apply_batch", "pieces", "position"]
 POS = table(SyncPosition)
 
 
@@ -36,6 +40,27 @@ class Txn:
     gtid: str | None
     commit_time: dt.datetime | None
     changes: Sequence[Change]
+    offset: int = 0  # a piece of a big transaction: its first change's index in it
+    last: bool = True  # ... and whether it holds the transaction's last change
+
+
+def pieces(txns: Sequence[Txn], max_rows: int) -> Iterator[list[Txn]]:
+    """The batches to apply, in order: runs of whole source transactions as they came, and
+    each transaction of more than `max_rows` changes alone, in pieces of `max_rows`."""
+    run: list[Txn] = []
+    for t in txns:
+        if len(t.changes) <= max_rows or t.gtid is None:
+            run.append(t)
+            continue
+        if run:
+            yield run
+            run = []
+        n = len(t.changes)
+        for start in range(0, n, max_rows):
+            end = min(start + max_rows, n)
+            yield [replace(t, changes=t.changes[start:end], offset=start, last=end == n)]
+    if run:
+        yield run
 
 
 def position(engine: Engine, source_id: str) -> Any:
@@ -72,15 +97,27 @@ def apply_batch(
         # The running position also drops a transaction the reader delivered twice (the
         # binlog library re-reads from its start GTID when it reconnects on its own).
         running = pos.gtid if pos is not None else ""
+        part_gtid = pos.part_gtid if pos is not None else None
+        part_changes = pos.part_changes if pos is not None else 0
         todo: list[Txn] = []
         out = Applied()
         for t in txns:
             if t.gtid is not None and m.already_applied(running, t.gtid):
                 out.skipped += 1
                 continue
+            if t.gtid is not None and t.gtid == part_gtid:  # partly applied: the rest
+                done = part_changes - t.offset
+                if done >= len(t.changes):
+                    out.skipped += 1
+                    continue
+                t = replace(t, changes=t.changes[max(0, done) :], offset=t.offset + max(0, done))
             todo.append(t)
-            if t.gtid is not None:
-                running = m.advance(running, t.gtid)
+            if t.gtid is None:
+                continue
+            if t.last:
+                running, part_gtid, part_changes = m.advance(running, t.gtid), None, 0
+            else:
+                part_gtid, part_changes = t.gtid, t.offset + len(t.changes)
         if not todo:
             return out
         batch = Batch.open(session, src, [c for t in todo for c in t.changes])
@@ -92,6 +129,8 @@ def apply_batch(
         if last is not None:
             values = {
                 "gtid": running,
+                "part_gtid": part_gtid,
+                "part_changes": part_changes,
                 "source_commit_time": last.commit_time,
                 "snapshot_done": snapshot_done,
                 "events": (pos.events if pos else 0) + sum(len(t.changes) for t in todo),

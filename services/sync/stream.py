@@ -19,6 +19,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
@@ -34,10 +35,23 @@ from medhtap.platform.errors import ServiceUnavailable
 from medhtap.platform.hisdb import HisSettings
 from medhtap.platform.tx import is_retryable
 from medhtap.services.sync import mapping as m
-from medhtap.services.sync.apply import Change, Source, Txn, apply, apply_batch, position
+from medhtap.services.sync.apply import (
+    Change,
+    Source,
+    Txn,
+    apply,
+    apply_batch,
+    pieces,
+    position,
+)
 
 log = logging.getLogger("medhtap.sync")
 SNAPSHOT_CHUNK = 4000
+# Connections writing snapshot chunks at once: on 2 cores one leaves CPU unused (the
+# ingest's LOAD DATA got about twice the rows/s from a second one, bench/README.md).
+SNAPSHOT_LANES = 2
+ROLE_DONE: list[Change] = []  # between roles in the snapshot queue: wait for the role
+Snapshotq = queue.Queue[list[Change] | BaseException | None]
 MAX_BATCH_ROWS = 5000  # one TiDB transaction stays far below TiDB's size limits
 QUEUED_TXNS = 20_000  # the reader waits when the applier is this far behind
 RETRY_S = 1.0  # pause before reconnecting to a HIS or TiDB that went away
@@ -45,11 +59,13 @@ Stop = Callable[[], bool]
 OnApply = Callable[[Sequence[Txn]], None]
 
 
-def snapshot(his: HisSettings, engine: Engine, src: Source) -> str:
+def snapshot(his: HisSettings, engine: Engine, src: Source, lanes: int = 0) -> str:
     """Copy every mapped HIS row as of one consistent snapshot; return the snapshot's GTID.
 
     Rows are upserts of keys derived from source ids, so an interrupted snapshot is simply
-    run again. The position (with snapshot_done) is written only at the end."""
+    run again. The position (with snapshot_done) is written only at the end. `lanes`:
+    chunks written at once (0: SNAPSHOT_LANES)."""
+    lanes = lanes or SNAPSHOT_LANES
     conn = his.connect(database=his.database, repl=True)
     try:
         with conn.cursor() as cur:
@@ -64,14 +80,29 @@ def snapshot(his: HisSettings, engine: Engine, src: Source) -> str:
             )
             row = cur.fetchone()
             gtid = str(row[0]) if row and row[0] else ""
-        # Read the next chunk from the HIS while the previous one is written to TiDB.
-        chunks: queue.Queue[list[Change] | BaseException | None] = queue.Queue(maxsize=2)
+        # Read the next chunks from the HIS while SNAPSHOT_LANES earlier ones are written to
+        # TiDB, each in its own transaction. Chunks of one role are independent upserts;
+        # a role starts once the one before it is in (charges need their visits).
+        chunks: Snapshotq = queue.Queue(maxsize=lanes + 1)
         reading = threading.Thread(target=_read_snapshot, args=(conn, src, chunks), daemon=True)
         reading.start()
-        while (chunk := chunks.get()) is not None:
-            if isinstance(chunk, BaseException):
-                raise chunk
-            apply(engine, src, chunk, gtid=None, commit_time=None)
+        with ThreadPoolExecutor(lanes, thread_name_prefix="snapshot") as pool:
+            running: list[Future[Any]] = []
+            while (chunk := chunks.get()) is not None:
+                if isinstance(chunk, BaseException):
+                    raise chunk
+                # a visit's main diagnosis is the last one applied: diagnoses go in order
+                one = bool(chunk) and src.spec.role_of(chunk[0].table) == "diagnosis"
+                if chunk is ROLE_DONE or len(running) >= (1 if one else lanes):
+                    for f in running:
+                        f.result()
+                    running = []
+                if chunk is not ROLE_DONE:
+                    running.append(
+                        pool.submit(apply, engine, src, chunk, gtid=None, commit_time=None)
+                    )
+            for f in running:
+                f.result()
         reading.join()
         conn.commit()
     finally:
@@ -81,13 +112,12 @@ def snapshot(his: HisSettings, engine: Engine, src: Source) -> str:
     return gtid
 
 
-def _read_snapshot(
-    conn: pymysql.Connection, src: Source, out: queue.Queue[list[Change] | BaseException | None]
-) -> None:
+def _read_snapshot(conn: pymysql.Connection, src: Source, out: Snapshotq) -> None:
     try:
         for role in ("patient", "encounter", "diagnosis", "charge"):
             for chunk in _chunks(conn, src.spec.table(role)):
                 out.put(chunk)
+            out.put(ROLE_DONE)
         # Charges of an encounter cancelled before the snapshot came in as active lines: the
         # cancelled encounters, applied again last, revoke them as the stream would have.
         for chunk in _chunks(conn, src.spec.table("encounter"), _cancelled_filter(src)):
@@ -277,12 +307,14 @@ def _follow(
 ) -> _End | None:
     while not stop():
         batch, end = _take(reader.out, max_batch_rows)
-        if batch:
-            done = _retrying("apply", stop, partial(apply_batch, engine, src, batch))
+        # a source transaction of more than max_batch_rows rows goes in pieces, each in its
+        # own TiDB transaction with the position of its last change (apply.pieces)
+        for part in pieces(batch, max_batch_rows):
+            done = _retrying("apply", stop, partial(apply_batch, engine, src, part))
             if done is None:
                 return None
-            if on_apply:
-                on_apply(batch)
+        if batch and on_apply:
+            on_apply(batch)
         if end is not None:
             return end
     return None
