@@ -9,7 +9,7 @@ a transaction is partly applied, `gtid` stays at the last whole one and `part_gt
 `gtid` and clears them. A restart skips the changes already applied: still exactly once.
 
 Revision ID: 0024
-Revises: 0021
+Revises: 0022
 """
 
 from collections.abc import Sequence
