@@ -121,6 +121,13 @@ def cost_report(
         str, Query(description=f"comma separated: {', '.join(reports.DIMENSIONS)}")
     ] = "institution",
     format: Literal["json", "csv", "html"] = "json",
+    top_items: Annotated[
+        bool,
+        Query(
+            description="the top 10 items of each group, from the fee lines: the one part "
+            "of the report that reads line level (bench/README.md has its cost)"
+        ),
+    ] = True,
 ) -> Response:
     _check_window(date_from, date_to)
     dims = reports.parse_group_by(group_by)
@@ -130,6 +137,7 @@ def cost_report(
         date_to,
         dims,
         trend=format == "html",
+        top_items=top_items,
         on_missing_rollup=lambda d: rollup.register(runtime.write_engine, d),
     )
     headers = _meta_headers(report.meta)

@@ -82,6 +82,16 @@ class TestCostReport:
         assert body["engine"] in ("tikv", "tiflash", "mpp")
         assert body["snapshot"]["tso"] and body["snapshot"]["newest_setl_time"]
 
+    def test_top_items_can_be_left_out(self, client: TestClient, factory, window) -> None:
+        """The line-level part is optional: dashboards that need the sums only skip it."""
+        seed_month(factory, window)
+        url = f"/v1/reports/cost?{window.query()}&group_by=institution"
+        full = client.get(url, headers=ANALYST).json()
+        sums = client.get(f"{url}&top_items=false", headers=ANALYST).json()
+        assert [t["item_code"] for t in full["groups"][0]["top_items"]] == [DRUG, MATERIAL, SERVICE]
+        assert "top_items" not in sums["groups"][0]
+        assert sums["totals"] == full["totals"]
+
     def test_unknown_group_by_is_refused(self, client: TestClient, window) -> None:
         r = client.get(f"/v1/reports/cost?{window.query()}&group_by=colour", headers=ANALYST)
         assert r.status_code == 422
