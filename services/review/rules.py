@@ -203,13 +203,15 @@ def _interval(rule: RuleDef, item: ItemFacts) -> int | None:
 
 def exam_frequency(rule: RuleDef, case: Case) -> list[Hit]:
     """An exam done again within N days for one person (N: the catalog's exam_intv_days,
-    else `default_days`): an earlier line of another visit, or of an earlier day of this
-    one, less than N days before. Same-day repeats are same_day_repeat's."""
-    earlier: dict[str, list[tuple[dt.date, str]]] = defaultdict(list)
+    else `default_days`): a line of another visit less than N days before (or the same
+    day), or of an earlier day of this one. Repeats within one visit and day are
+    same_day_repeat's."""
+    # (day, reference, same visit): another visit's line counts from the same day on
+    earlier: dict[str, list[tuple[dt.date, str, bool]]] = defaultdict(list)
     for p in case.history:
-        earlier[p.item_code].append((p.day, f"{p.mdtrt_id}/{p.line_id}"))
+        earlier[p.item_code].append((p.day, f"{p.mdtrt_id}/{p.line_id}", False))
     for ln in case.lines:
-        earlier[ln.item.item_code].append((ln.day, f"{case.mdtrt_id}/{ln.line_id}"))
+        earlier[ln.item.item_code].append((ln.day, f"{case.mdtrt_id}/{ln.line_id}", True))
     hits = []
     for ln in case.lines:
         days = _interval(rule, ln.item)
@@ -217,8 +219,8 @@ def exam_frequency(rule: RuleDef, case: Case) -> list[Hit]:
             continue
         before = [
             (d, ref)
-            for d, ref in earlier[ln.item.item_code]
-            if d < ln.day and (ln.day - d).days < days
+            for d, ref, own in earlier[ln.item.item_code]
+            if (d < ln.day if own else d <= ln.day) and (ln.day - d).days < days
         ]
         if before:
             d, ref = max(before)
@@ -252,7 +254,7 @@ def supply_overlap(rule: RuleDef, case: Case) -> list[Hit]:
         overlaps = [
             (Decimal((d - ln.day).days) + cnt * per_unit, ref)
             for d, cnt, code, ref in past
-            if code == ln.item.item_code and d < ln.day
+            if code == ln.item.item_code and d <= ln.day
         ]
         worst = max(overlaps, default=None)
         if worst is None or worst[0] <= tolerance:

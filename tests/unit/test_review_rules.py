@@ -156,6 +156,10 @@ class TestExamFrequency:
         assert [h.line_ids for h in hits] == [("1",)]
         assert "M0/P1" in hits[0].vola_evid
 
+    def test_given_another_visit_s_ct_the_same_day_then_it_fires(self) -> None:
+        c = case(line("1", self.ct), history=(past("CT", 0),))
+        assert len(r.exam_frequency(rule("exam_frequency"), c)) == 1
+
     def test_given_seven_days_between_them_then_it_is_silent(self) -> None:
         assert (
             r.exam_frequency(
