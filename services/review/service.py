@@ -95,13 +95,17 @@ def history_for(
     mdtrt_id: str,
     lines: Sequence[ReviewLine],
 ) -> tuple[Any, ...]:
-    """The person's earlier lines of the items that have an exam interval or a supply."""
+    """The person's earlier lines of the items that have an exam interval or a supply (and
+    of every exam when an exam_frequency rule gives a default interval)."""
+    any_exam = any(
+        r.kind == "exam_frequency" and r.params.get("default_days") is not None for r in rules
+    )
     codes = {
         ln.item.item_code
         for ln in lines
         if ln.item.exam_intv_days is not None
         or ln.item.supply_days is not None
-        or ln.item.item_kind == "service"
+        or (any_exam and ln.item.item_kind == "service")
     }
     if not lines or not codes:
         return ()
