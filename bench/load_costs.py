@@ -43,6 +43,7 @@ from medhtap.platform.settings import get_settings
 from medhtap.schema.seed import seed_reference
 
 DB = "medhtap_bench_load"
+UNPARTITIONED = "no partitioning"  # a variant made by create_unpartitioned, not by ALTER
 # table -> variants: (label, DDL applied to the copy; None = the table as migrated)
 VARIANTS: dict[str, list[tuple[str, str | None]]] = {
     "fee_detail": [
@@ -52,7 +53,7 @@ VARIANTS: dict[str, list[tuple[str, str | None]]] = {
             "- uq_fee_detail_mdtrt_id_feedetl_sn (global)",
             "DROP INDEX uq_fee_detail_mdtrt_id_feedetl_sn",
         ),
-        ("- partitioning", "REMOVE PARTITIONING"),
+        ("- partitioning", UNPARTITIONED),
     ],
     "settlement": [
         ("as migrated", None),
@@ -72,7 +73,7 @@ VARIANTS: dict[str, list[tuple[str, str | None]]] = {
     "setl_fact": [
         ("as migrated", None),
         ("- ix_setl_fact_recorded_at", "DROP INDEX ix_setl_fact_recorded_at"),
-        ("- partitioning", "REMOVE PARTITIONING"),
+        ("- partitioning", UNPARTITIONED),
     ],
 }
 
@@ -119,11 +120,26 @@ def load_parts(cur: Any, table: str, target: str, paths: list[Path]) -> None:
         )
 
 
+def create_unpartitioned(cur: Any, table: str, copy: str) -> None:
+    """A copy of `table` created without its partitioning. Never `ALTER TABLE ... REMOVE
+    PARTITIONING`: that DDL splits the store's region even with split-table = false (seen in
+    tidb-server.log, 2026-12-03 14:28 UTC), ending the crash-safe one-region layout of the
+    whole server for good (platform/bulk.py)."""
+    cur.execute(f"SHOW CREATE TABLE {table}")
+    ddl = str(cur.fetchone()[1])
+    ddl = ddl[: ddl.index("\nPARTITION BY")] if "\nPARTITION BY" in ddl else ddl
+    ddl = ddl.replace(" /*T![global_index] GLOBAL */", "")
+    cur.execute(ddl.replace(f"CREATE TABLE `{table}`", f"CREATE TABLE `{copy}`", 1))
+
+
 def load_once(cur: Any, table: str, ddl: str | None, paths: list[Path]) -> float:
     copy = f"lc_{table}"
     cur.execute(f"DROP TABLE IF EXISTS {copy}")
-    cur.execute(f"CREATE TABLE {copy} LIKE {table}")
-    if ddl:
+    if ddl == UNPARTITIONED:
+        create_unpartitioned(cur, table, copy)
+    else:
+        cur.execute(f"CREATE TABLE {copy} LIKE {table}")
+    if ddl and ddl != UNPARTITIONED:
         cur.execute(f"ALTER TABLE {copy} {ddl}")
     t = time.perf_counter()
     load_parts(cur, table, copy, paths)
