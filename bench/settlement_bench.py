@@ -58,7 +58,7 @@ from medhtap.services.settlement.schemas import SettleIn
 from medhtap.services.settlement.units import Caller
 
 ROOT = Path(__file__).resolve().parents[1]
-DB = "medhtap_bench_settlement"
+DB = os.environ.get("MEDHTAP_BENCH_SETTLEMENT_DB", "medhtap_bench_settlement")  # own one if shared
 INST = "H11010000001"  # level 3
 LINES = [
     ("XA01BAA001", "2", "35.50"),
@@ -71,7 +71,8 @@ HIS_KEY = "dev-his-key"
 
 
 def settings() -> Any:
-    return get_settings().model_copy(update={"database": DB, "analyst_user": "bench_stl_analyst"})
+    analyst = os.environ.get("MEDHTAP_BENCH_SETTLEMENT_ANALYST", "bench_stl_analyst")
+    return get_settings().model_copy(update={"database": DB, "analyst_user": analyst})
 
 
 def connect(s: Any) -> pymysql.connections.Connection:
