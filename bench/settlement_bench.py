@@ -245,8 +245,15 @@ def drive(
     return RunResult(path, clients, len(lat), errors[0], elapsed, lat)
 
 
+_REFERENCES: dict[str, Reference] = {}
+
+
 def raw_worker(s: Any) -> Callable[[], Callable[[str], None]]:
-    ref = Reference(write_engine(s))  # the reference cache's loaders (not per settlement)
+    # the reference cache's loaders, one engine per database for the whole run (as the
+    # service's), so a round does not start on an empty cache
+    ref = _REFERENCES.get(s.url())
+    if ref is None:
+        ref = _REFERENCES[s.url()] = Reference(write_engine(s))
 
     def make() -> Callable[[str], None]:
         conn = connect(s)
