@@ -16,7 +16,8 @@ from a pool of 2,000, so people rarely collide) in a separate database, medhtap_
            the load generator is Python threads (http.client, keep-alive) on the same host.
 - service: the same settling.settle() called in-process from threads (no HTTP).
 - raw:     the same SQL statements, in the same order, with the same locks, issued with
-           pymysql directly (no HTTP, no ORM); the money is computed by the same rules.settle().
+           pymysql directly (no HTTP, no SQLAlchemy, no pydantic); the money is computed by
+           the same rules and funds functions (settlement_raw.py).
 Every path runs at each client count in the same run; the table gives the ratio to raw.
 """
 
@@ -44,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import pymysql
+from settlement_raw import Reference, raw_settle
 
 from medhtap.platform import localdb, migrate
 from medhtap.platform.db import write_engine
@@ -56,7 +58,7 @@ from medhtap.services.settlement.schemas import SettleIn
 from medhtap.services.settlement.units import Caller
 
 ROOT = Path(__file__).resolve().parents[1]
-DB = "medhtap_bench_settlement"
+DB = os.environ.get("MEDHTAP_BENCH_SETTLEMENT_DB", "medhtap_bench_settlement")  # own one if shared
 INST = "H11010000001"  # level 3
 LINES = [
     ("XA01BAA001", "2", "35.50"),
@@ -69,7 +71,8 @@ HIS_KEY = "dev-his-key"
 
 
 def settings() -> Any:
-    return get_settings().model_copy(update={"database": DB, "analyst_user": "bench_stl_analyst"})
+    analyst = os.environ.get("MEDHTAP_BENCH_SETTLEMENT_ANALYST", "bench_stl_analyst")
+    return get_settings().model_copy(update={"database": DB, "analyst_user": analyst})
 
 
 def connect(s: Any) -> pymysql.connections.Connection:
@@ -162,152 +165,6 @@ def one(cur: Any) -> tuple[Any, ...]:
 # ---- the three paths -------------------------------------------------------------------------
 
 
-def raw_settle(conn: pymysql.connections.Connection, mdtrt_id: str, key: str) -> None:
-    """The statements the service issues for one settlement, in its order and with its locks."""
-    cur = conn.cursor()
-    scoped = f"2207:his:{key}"
-    cur.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")  # as platform/tx.py does
-    conn.begin()
-    try:
-        # the key is claimed by an INSERT, finished by the UPDATE at the end (the service's
-        # claim_idempotency / finish_idempotency)
-        cur.execute(
-            "INSERT INTO idempotency_record (idem_key, request_hash, status_code, response) "
-            "VALUES (%s,%s,0,'{}')",
-            (scoped, "0" * 64),
-        )
-        cur.execute("SELECT * FROM visit WHERE mdtrt_id=%s FOR UPDATE", (mdtrt_id,))
-        v = one(cur)
-        psn_no, begntime = v[1], v[5]
-        cur.execute(
-            "SELECT psn_no, insutype, gend, brdy, acct_balc, admdvs FROM insured_person "
-            "WHERE psn_no=%s FOR UPDATE",
-            (psn_no,),
-        )
-        _, insutype, gend, brdy, balc, admdvs = one(cur)
-        cur.execute("SELECT hosp_lv FROM institution WHERE fixmedins_code=%s", (INST,))
-        hosp_lv = one(cur)[0]
-        cur.execute(
-            "SELECT policy_id, dedc_amt, dedc_scope, pool_prop, annual_cap FROM policy "
-            "WHERE admdvs IN (%s,'000000') AND insutype=%s AND med_type='outpatient' "
-            "AND hosp_lv=%s AND begndate<=%s AND (enddate IS NULL OR enddate>=%s) "
-            "ORDER BY admdvs='000000', begndate DESC LIMIT 1",
-            (admdvs, insutype, hosp_lv, begntime.date(), begntime.date()),
-        )
-        pol = one(cur)
-        cur.execute(
-            "SELECT /*+ USE_INDEX(f, uq_fee_detail_mdtrt_id_feedetl_sn) */ "
-            "f.feedetl_sn, f.cnt, f.pric, c.item_code, c.item_kind, c.chrgitm_lv, "
-            "c.selfpay_prop, c.pric_uplmt_amt, c.gend_lmt, c.age_min, c.age_max FROM fee_detail f "
-            "JOIN catalog_item c ON c.item_code=f.item_code WHERE f.mdtrt_id=%s "
-            "AND f.fee_status='active' ORDER BY f.feedetl_sn",
-            (mdtrt_id,),
-        )
-        lines = [rules.Line(r[0], rules.Item(*r[3:]), r[1], r[2]) for r in cur.fetchall()]
-        year = begntime.year
-        cur.execute(
-            "SELECT dedc_used, hifp_paid FROM person_year_accumulator WHERE psn_no=%s "
-            "AND year=%s AND med_type='outpatient' FOR UPDATE",
-            (psn_no, year),
-        )
-        acc = cur.fetchone()
-        r = rules.settle(
-            lines,
-            rules.Person(insutype, gend, brdy, balc),
-            begntime.date(),
-            rules.Benefit(pol[1], pol[2], pol[3], pol[4]),
-            rules.Used(*acc) if acc else rules.Used(),
-            use_account=True,
-        )
-        setl_id, now, after = uuid.uuid4().hex, dt.datetime.now(), balc - r.acct_pay
-        cur.execute(
-            "INSERT INTO settlement (setl_id, setl_type, setl_status, mdtrt_id, psn_no, "
-            "fixmedins_code, insutype, med_type, hosp_lv, setl_time, medfee_sumamt, "
-            "fulamt_ownpay_amt, overlmt_selfpay, preselfpay_amt, inscp_scp_amt, act_pay_dedc, "
-            "hifp_pay, pool_prop_selfpay, psn_part_amt, acct_pay, psn_cash_pay, acct_balc_after, "
-            "idempotency_key, policy_id) VALUES (%s,'normal','settled',%s,%s,%s,%s,'11',"
-            "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-            (
-                setl_id,
-                mdtrt_id,
-                psn_no,
-                INST,
-                insutype,
-                hosp_lv,
-                now,
-                r.medfee_sumamt,
-                r.fulamt_ownpay_amt,
-                r.overlmt_selfpay,
-                r.preselfpay_amt,
-                r.inscp_scp_amt,
-                r.act_pay_dedc,
-                r.hifp_pay,
-                r.pool_prop_selfpay,
-                r.psn_part_amt,
-                r.acct_pay,
-                r.psn_cash_pay,
-                after,
-                key,
-                pol[0],
-            ),
-        )
-        # one UPDATE with CASE per column, as the service's mark_lines_settled() issues
-        cols = (
-            "fulamt_ownpay_amt",
-            "overlmt_selfpay",
-            "preselfpay_amt",
-            "inscp_scp_amt",
-            "ownpay_reason",
-        )
-        whens = " ".join("WHEN %s THEN %s" for _ in r.lines)
-        sets = ", ".join(f"{c}=CASE feedetl_sn {whens} ELSE {c} END" for c in cols)
-        args: list[Any] = [setl_id]
-        for c in cols:
-            for s in r.lines:
-                args += [s.feedetl_sn, getattr(s, c)]
-        args += [mdtrt_id, *(s.feedetl_sn for s in r.lines)]
-        cur.execute(
-            "UPDATE /*+ USE_INDEX(fee_detail, uq_fee_detail_mdtrt_id_feedetl_sn) */ fee_detail "
-            f"SET fee_status='settled', setl_id=%s, {sets} WHERE mdtrt_id=%s AND feedetl_sn IN "
-            f"({', '.join('%s' for _ in r.lines)})",
-            args,
-        )
-        if acc:
-            cur.execute(
-                "UPDATE person_year_accumulator SET dedc_used=dedc_used+%s, "
-                "hifp_paid=hifp_paid+%s, setl_cnt=setl_cnt+1 WHERE psn_no=%s AND "
-                "year=%s AND med_type='outpatient'",
-                (r.act_pay_dedc, r.hifp_pay, psn_no, year),
-            )
-        else:
-            cur.execute(
-                "INSERT INTO person_year_accumulator (psn_no, year, med_type, dedc_used, "
-                "hifp_paid, setl_cnt) VALUES (%s,%s,'outpatient',%s,%s,1)",
-                (psn_no, year, r.act_pay_dedc, r.hifp_pay),
-            )
-        if r.acct_pay:
-            cur.execute("UPDATE insured_person SET acct_balc=%s WHERE psn_no=%s", (after, psn_no))
-            cur.execute(
-                "INSERT INTO account_ledger (psn_no, setl_id, amount, balance_after) "
-                "VALUES (%s,%s,%s,%s)",
-                (psn_no, setl_id, -r.acct_pay, after),
-            )
-        cur.execute("UPDATE visit SET vis_status='settled' WHERE mdtrt_id=%s", (mdtrt_id,))
-        cur.execute(
-            "INSERT INTO audit_log (actor, action, entity, entity_id, detail) "
-            "VALUES ('his','settle','settlement',%s,%s)",
-            (setl_id, json.dumps({"mdtrt_id": mdtrt_id, "idempotency_key": key})),
-        )
-        cur.execute(
-            "UPDATE idempotency_record SET status_code=200, response=%s WHERE idem_key=%s",
-            (json.dumps({"setl_id": setl_id}), scoped),
-        )
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-
-
 @dataclass
 class RunResult:
     path: str
@@ -388,10 +245,19 @@ def drive(
     return RunResult(path, clients, len(lat), errors[0], elapsed, lat)
 
 
+_REFERENCES: dict[str, Reference] = {}
+
+
 def raw_worker(s: Any) -> Callable[[], Callable[[str], None]]:
+    # the reference cache's loaders, one engine per database for the whole run (as the
+    # service's), so a round does not start on an empty cache
+    ref = _REFERENCES.get(s.url())
+    if ref is None:
+        ref = _REFERENCES[s.url()] = Reference(write_engine(s))
+
     def make() -> Callable[[str], None]:
         conn = connect(s)
-        return lambda v: raw_settle(conn, v, uuid.uuid4().hex)
+        return lambda v: raw_settle(conn, ref, v, uuid.uuid4().hex)
 
     return make
 

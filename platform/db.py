@@ -7,12 +7,15 @@ write by accident even if its SQL tried.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pymysql
-from sqlalchemy import URL, Engine, create_engine, make_url, text
+from pymysql.constants import SERVER_STATUS
+from sqlalchemy import URL, Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from medhtap.platform.settings import Settings, get_settings
@@ -35,7 +38,12 @@ def make_engine(
     local_infile: bool = False,
     read_timeout: int = 120,
     pool_timeout: float = 30.0,
+    ping_idle_s: float | None = None,
 ) -> Engine:
+    """ping_idle_s None: the pool pings every connection it hands out (pool_pre_ping).
+    A number: it pings only a connection that sat idle in the pool longer than that
+    (`ping_when_idle`); engines whose work runs through `platform.tx.run_in_transaction`,
+    which re-runs a unit whose connection was lost, use this and save a round trip."""
     s = settings or get_settings()
     variables = {"tidb_txn_mode": f"'{s.txn_mode}'", **(session_vars or {})}
     init = "SET " + ", ".join(f"@@session.{k} = {v}" for k, v in variables.items())
@@ -48,15 +56,60 @@ def make_engine(
     }
     if local_infile:
         connect_args["local_infile"] = True
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool_size or s.pool_size,
         max_overflow=s.max_overflow,
         pool_timeout=pool_timeout,
         pool_recycle=s.pool_recycle_s,
-        pool_pre_ping=True,
+        pool_pre_ping=ping_idle_s is None,
+        # with ping_idle_s, `rollback_if_in_transaction` resets connections instead
+        pool_reset_on_return="rollback" if ping_idle_s is None else None,
         connect_args=connect_args,
     )
+    if ping_idle_s is not None:
+        ping_when_idle(engine, ping_idle_s)
+        event.listen(engine, "reset", rollback_if_in_transaction)
+    return engine
+
+
+def rollback_if_in_transaction(dbapi_conn: Any, record: Any, reset_state: Any) -> None:
+    """The pool's reset of a returned connection, without the round trip when there is
+    nothing to reset: a session that committed returns its connection with no transaction
+    open, and SQLAlchemy would still send ROLLBACK. The server says in every reply whether
+    a transaction is open (SERVER_STATUS_IN_TRANS); roll back only then. Every other way
+    out of a unit (an error) rolls back explicitly before the connection is returned."""
+    if reset_state.terminate_only:
+        return
+    if dbapi_conn.server_status & SERVER_STATUS.SERVER_STATUS_IN_TRANS:
+        dbapi_conn.rollback()
+
+
+IDLE_SINCE = "medhtap_idle_since"
+
+
+def ping_when_idle(engine: Engine, idle_s: float) -> None:
+    """Ping a pooled connection on checkout only if it has been idle more than `idle_s`
+    seconds (SQLAlchemy's "custom pessimistic ping" recipe, with a condition): a failed ping
+    raises DisconnectionError, on which the pool discards the connection and connects anew.
+
+    A connection that dies while it is hot (server-side KILL, restart) is not caught here:
+    its next statement fails with a connection error (2006/2013), SQLAlchemy invalidates it,
+    and `run_in_transaction` re-runs the whole unit on a fresh connection (tests/integration/
+    test_tx.py kills one between two settlements)."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_conn: Any, record: Any) -> None:
+        record.info[IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get(IDLE_SINCE)  # None: a new connection, just opened
+        if since is not None and time.monotonic() - since > idle_s:
+            try:
+                dbapi_conn.ping(reconnect=False)
+            except pymysql.Error as exc:
+                raise DisconnectionError("pooled connection is gone") from exc
 
 
 def write_engine(settings: Settings | None = None) -> Engine:
@@ -64,7 +117,10 @@ def write_engine(settings: Settings | None = None) -> Engine:
     # A row lock held elsewhere (an analyst's FOR UPDATE through a view, TiDB #60468) makes
     # a settlement attempt fail after this many seconds instead of TiDB's 50.
     return make_engine(
-        s.url(), settings=s, session_vars={"innodb_lock_wait_timeout": s.lock_wait_timeout_s}
+        s.url(),
+        settings=s,
+        session_vars={"innodb_lock_wait_timeout": s.lock_wait_timeout_s},
+        ping_idle_s=s.pool_ping_idle_s,
     )
 
 

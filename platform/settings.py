@@ -32,6 +32,13 @@ class Settings(BaseSettings):
     pool_size: int = 20
     max_overflow: int = 20
     pool_recycle_s: int = 1800
+    # The write engine pings a pooled connection only after it sat idle this long (a ping
+    # per checkout was one round trip per settlement); platform/db.py `ping_when_idle`.
+    pool_ping_idle_s: float = Field(2.0, ge=0)
+    # Reference data of the money path (institution level, benefit policy, fund policy and
+    # segments) is cached per process this many seconds, keyed by the visit day: a policy
+    # change takes effect within this time (services/settlement/reference.py). 0: no cache.
+    reference_cache_s: float = Field(5.0, ge=0)
     # Money paths run pessimistic; TiDB's default, stated so a cluster default cannot change it.
     txn_mode: str = "pessimistic"
     txn_max_attempts: int = 5

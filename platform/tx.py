@@ -26,10 +26,12 @@ import logging
 import time
 from collections.abc import Callable
 from typing import TypeVar
+from weakref import WeakKeyDictionary
 
 from pymysql.err import MySQLError
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import sessionmaker
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -41,6 +43,7 @@ from tenacity import (
 from medhtap.platform.db import WriteSession, write_sessionmaker
 from medhtap.platform.errors import MedHTAPError, ServiceUnavailable
 from medhtap.platform.metrics import TXN_ATTEMPTS, TXN_RETRIES, TXN_SECONDS
+from medhtap.platform.prepared import Statement
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -139,6 +142,17 @@ def _keep(session: WriteSession, name: str, keep: Callable[[WriteSession], None]
         log.warning("%s: the refusal's record was not kept (TiDB error %s)", name, error_code(exc))
 
 
+SET_READ_COMMITTED = Statement(f"SET TRANSACTION ISOLATION LEVEL {READ_COMMITTED}")
+_FACTORIES: WeakKeyDictionary[Engine, sessionmaker[WriteSession]] = WeakKeyDictionary()
+
+
+def _sessionmaker(engine: Engine) -> sessionmaker[WriteSession]:
+    factory = _FACTORIES.get(engine)
+    if factory is None:
+        factory = _FACTORIES[engine] = write_sessionmaker(engine)
+    return factory
+
+
 def run_in_transaction(
     engine: Engine,
     unit: Callable[[WriteSession], T],
@@ -149,7 +163,7 @@ def run_in_transaction(
     isolation: str | None = None,
 ) -> T:
     """Run `unit(session)` and commit; retry on TiDB's retryable errors with jittered backoff."""
-    factory = write_sessionmaker(engine)
+    factory = _sessionmaker(engine)
     if isolation not in (None, READ_COMMITTED):
         raise ValueError(f"unsupported isolation {isolation!r}")
 
@@ -157,7 +171,7 @@ def run_in_transaction(
         with factory() as session:
             try:
                 if isolation:
-                    session.execute(text(f"SET TRANSACTION ISOLATION LEVEL {isolation}"))
+                    SET_READ_COMMITTED.execute(session)
                 result = unit(session)
             except BaseException as exc:
                 session.rollback()

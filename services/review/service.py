@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row
-
 from medhtap.platform.db import WriteSession
 from medhtap.services.review import errors
 from medhtap.services.review import repository as repo
@@ -153,9 +151,7 @@ def review_case(
     return results, rows
 
 
-def visit_case(
-    session: WriteSession, visit: Row[Any], person: Row[Any], rules: list[RuleDef]
-) -> Case:
+def visit_case(session: WriteSession, visit: Any, person: Any, rules: list[RuleDef]) -> Case:
     lines = [
         ReviewLine(r.feedetl_sn, repo.item_facts(r), r.cnt, r.pric, r.fee_ocur_time.date())
         for r in repo.active_lines(session, visit.mdtrt_id)
@@ -193,8 +189,9 @@ def review_visit_unit(session: WriteSession, caller: Caller, mdtrt_id: str) -> l
     return results
 
 
-def gate(session: WriteSession, visit: Row[Any], person: Row[Any]) -> list[Result]:
-    """2207's review, in the settlement's unit (visit and person locked): a forbidden
+def gate(session: WriteSession, visit: Any, person: Any) -> list[Result]:
+    """2207's review, in the settlement's unit (visit and person locked; rows with the
+    visit's and person's columns, settling.visit_and_person): a forbidden
     result not continued by the hospital refuses the settlement, and the results are kept
     although the unit rolls back."""
     rules = repo.rules(session)

@@ -2,31 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Row
-
 from medhtap.platform.db import WriteSession
 from medhtap.services.settlement import errors, funds, rules
 from medhtap.services.settlement import fund_repository as fund_repo
 from medhtap.services.settlement import repository as repo
 from medhtap.services.settlement.mapping import Computed
+from medhtap.services.settlement.reference import CACHE
+from medhtap.services.settlement.statements import PersonRow, VisitRow
 from medhtap.services.settlement.units import MAX_VISIT_TOTAL
 
 
 def compute(
-    session: WriteSession, visit: Row[Any], person: Row[Any], use_account: bool, *, lock: bool
+    session: WriteSession, visit: VisitRow, person: PersonRow, use_account: bool, *, lock: bool
 ) -> Computed:
     """Load the facts of a visit and apply the money rules: the basic fund (`rules.settle`),
     then the fund split (`funds.split_funds`). Locks the visit kind's accumulator if asked;
     the person's yearly fund figures are final because the caller holds the person's lock
     (2207) or a preview (2206)."""
-    inst = repo.get_institution(session, visit.fixmedins_code)
+    code = visit.fixmedins_code
+    inst = CACHE.get(
+        session, ("institution", code), lambda: repo.get_institution(session, code), keep_none=False
+    )
     if inst is None:  # reference data changed under an open visit
         raise errors.UnknownInstitution(f"unknown institution {visit.fixmedins_code!r}")
     day = visit.begntime.date()
     kind = rules.med_type(visit.med_type).benefit  # the policy row and accumulator it uses
-    policy = repo.find_policy(session, person.admdvs, person.insutype, kind, inst.hosp_lv, day)
+    pkey = (person.admdvs, person.insutype, kind, inst.hosp_lv, day)
+    policy = CACHE.get(
+        session, ("policy", *pkey), lambda: repo.find_policy(session, *pkey), keep_none=False
+    )
     if policy is None:
         raise errors.NoPolicy("no benefit policy applies to this visit")
     # With the visit locked (2207) this fresh read is final: uploads, revokes and cancels of
@@ -34,7 +38,11 @@ def compute(
     rows = repo.active_lines(session, visit.mdtrt_id)
     if not rows:
         raise errors.NoFeeLines("the visit has no active fee lines")
-    acc = repo.get_accumulator(session, person.psn_no, day.year, kind, lock=lock)
+    # Every kind's row of the year in one read: this kind's (deductible, basic fund) and the
+    # yearly fund figures, which span both kinds (locked in 2207: under the person's lock,
+    # which every writer of these rows holds, so the extra row lock never waits).
+    year_rows = repo.year_accumulators(session, person.psn_no, day.year, lock=lock)
+    acc = next((a for a in year_rows if a.med_type == kind), None)
     lines = [rules.Line(r.feedetl_sn, rules.Item.from_row(r), r.cnt, r.pric) for r in rows]
     benefit = rules.benefit_for(
         visit.med_type,
@@ -51,9 +59,10 @@ def compute(
     )
     if basic.medfee_sumamt >= MAX_VISIT_TOTAL:
         raise errors.AmountTooLarge("the visit total is beyond what one settlement may carry")
+    fkey = (person.admdvs, person.insutype, person.assistance_category, day)
     fund_policy = (
-        fund_repo.fund_policy(
-            session, person.admdvs, person.insutype, person.assistance_category, day
+        CACHE.get(
+            session, ("funds", *fkey), lambda: fund_repo.fund_policy(session, *fkey), keep_none=True
         )
         if rules.med_type(visit.med_type).pooled
         else funds.FundPolicy()  # 41 pharmacy purchase: account and cash only, no fund
@@ -64,11 +73,12 @@ def compute(
         inscp_scp_amt=basic.inscp_scp_amt,
         hifp_pay=basic.hifp_pay,
         hifp_cap_left=rules.hifp_cap_left(benefit, used),
-        year=fund_repo.fund_year(session, person.psn_no, day.year),
+        year=funds.fund_year(year_rows),
         secondary=fund_policy.secondary,
         assistance=fund_policy.assistance,
         acct_balc=person.acct_balc,
         use_account=use_account,
     )
     result = funds.with_funds(basic, split)
-    return Computed(result, split, policy.policy_id, inst.hosp_lv, day.year, acc is not None)
+    kinds = {ln.item.item_code: ln.item.item_kind for ln in lines}
+    return Computed(result, split, policy.policy_id, inst.hosp_lv, day.year, acc is not None, kinds)

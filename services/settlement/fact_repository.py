@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from medhtap.platform.prepared import insert_rows
 from medhtap.schema.base import table
 from medhtap.schema.facts import SettlementFact
 from medhtap.schema.reference import CatalogItem, Diagnosis
@@ -24,10 +25,6 @@ DIAG = table(Diagnosis)
 # Built once with bind parameters: per-call statement construction was a large share of a
 # settlement's Python time (bench/settlement_profile.py).
 DIAG_PLACE = select(DIAG.c.block, DIAG.c.chapter).where(DIAG.c.diag_code == bindparam("code"))
-ITEM_KINDS = select(ITEM.c.item_code, ITEM.c.item_kind).where(
-    ITEM.c.item_code.in_(bindparam("codes", expanding=True))
-)
-INSERT_FACT = insert(FACT)
 # A cancel clears its +1 fact's flag: one point write (the key names the partition).
 CLEAR_STANDING = (
     update(FACT)
@@ -57,17 +54,18 @@ def diag_place(session: Session, code: str) -> facts.Diag:
 
 
 def record_settlement(
-    session: Session, setl: Any, visit: Row[Any], person: Row[Any], lines: Iterable[Any]
+    session: Session,
+    setl: Any,
+    visit: Any,
+    person: Any,
+    lines: Iterable[Any],
+    kinds: Mapping[str, str],
 ) -> dict[str, Any]:
     """Insert the +1 fact of a settlement. `setl` has the settlement's fields as attributes
-    (the service's answer), `lines` are its splits (item_code, amount)."""
-    lines = list(lines)
+    (the service's answer), `lines` are its splits (item_code, amount), `kinds` the catalog
+    kind of each item code (read with the lines, so not read again here)."""
     values = {k: getattr(setl, k) for k in (*SETTLEMENT_FIELDS, *SETTLEMENT_AMOUNTS)}
     diag = diag_place(session, visit.main_diag_code)
-    codes = sorted({ln.item_code for ln in lines})
-    kinds: dict[str, str] = {
-        r.item_code: r.item_kind for r in session.execute(ITEM_KINDS, {"codes": codes})
-    }
     row = facts.settlement_fact(
         values,
         visit._mapping,
@@ -75,7 +73,7 @@ def record_settlement(
         diag,
         ((kinds[ln.item_code], ln.amount) for ln in lines),
     )
-    session.execute(INSERT_FACT, row)
+    insert_rows(session, FACT, [row])
     return row
 
 
@@ -95,5 +93,5 @@ def record_cancel(session: Session, orig: Row[Any], rev_setl_id: str, when: dt.d
     if fact is None:
         log.warning("settlement %s has no fact to reverse", orig.setl_id)
         return
-    session.execute(INSERT_FACT, facts.reversal_fact(fact._mapping, rev_setl_id, when))
+    insert_rows(session, FACT, [facts.reversal_fact(fact._mapping, rev_setl_id, when)])
     session.execute(CLEAR_STANDING, {"b_setl_id": orig.setl_id, "b_setl_time": orig.setl_time})

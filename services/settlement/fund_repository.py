@@ -9,9 +9,10 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, insert, or_, select, update
+from sqlalchemy import Row, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
+from medhtap.platform.prepared import insert_rows
 from medhtap.schema.base import table
 from medhtap.schema.funds import FundPolicy, FundSegment, SetlDetail
 from medhtap.schema.person import InsuredPerson, PersonYearAccumulator
@@ -45,11 +46,6 @@ SEGMENTS = (
     .where(SEGMENT.c.fund_policy_id == bindparam("id"))
     .order_by(SEGMENT.c.seg_no)
 )
-FUND_YEAR = select(
-    func.coalesce(func.sum(ACC.c.inscp_selfpay), ZERO),
-    func.coalesce(func.sum(ACC.c.secondary_paid), ZERO),
-    func.coalesce(func.sum(ACC.c.assistance_paid), ZERO),
-).where(ACC.c.psn_no == bindparam("psn_no"), ACC.c.year == bindparam("year"))
 
 
 def _fund(
@@ -90,15 +86,6 @@ def fund_policy(
     return funds.FundPolicy(secondary, assistance)
 
 
-def fund_year(session: Session, psn_no: str, year: int) -> funds.FundYear:
-    """The person's yearly fund figures over both visit kinds. Final only while the caller
-    holds the person's row lock (every writer of these rows holds it)."""
-    inscp_self, secondary, assistance = session.execute(
-        FUND_YEAR, {"psn_no": psn_no, "year": year}
-    ).one()
-    return funds.FundYear(inscp_self, secondary, assistance)
-
-
 def insert_setl_detail(session: Session, setl_id: str, detail: Iterable[Any]) -> None:
     rows = [
         {
@@ -112,8 +99,7 @@ def insert_setl_detail(session: Session, setl_id: str, detail: Iterable[Any]) ->
         }
         for d in detail
     ]
-    if rows:
-        session.execute(insert(DETAIL), rows)
+    insert_rows(session, DETAIL, rows)  # one multi-row INSERT
 
 
 def setl_detail(session: Session, setl_id: str) -> list[Row[Any]]:

@@ -75,6 +75,17 @@ class FundYear:
     assistance_paid: Decimal = ZERO
 
 
+def fund_year(accumulators: Iterable[Any]) -> FundYear:
+    """The yearly fund figures: the sums over the person's accumulator rows of the year,
+    one per visit kind (rows with inscp_selfpay, secondary_paid, assistance_paid)."""
+    inscp_self = secondary = assistance = ZERO
+    for a in accumulators:
+        inscp_self += a.inscp_selfpay
+        secondary += a.secondary_paid
+        assistance += a.assistance_paid
+    return FundYear(inscp_self, secondary, assistance)
+
+
 @dataclass(frozen=True)
 class FundPay:
     """One setldetail entry."""

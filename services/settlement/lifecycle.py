@@ -17,7 +17,7 @@ from medhtap.services.settlement.units import Caller, Entry
 from medhtap.services.settlement.visits import normalise_icd10
 
 
-def check_settleable(visit: Row[Any], *, final: bool) -> None:
+def check_settleable(visit: Any, *, final: bool) -> None:
     """A cancelled visit never settles; an inpatient visit settles (2207, `final`) only once
     discharged. A pre-settlement (2206) during the stay is allowed: it stores nothing."""
     if visit.vis_status == "cancelled":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -23,10 +23,15 @@ class Computed:
     hosp_lv: int
     year: int
     accumulator_exists: bool
+    item_kinds: dict[str, str] = field(default_factory=dict)  # item_code -> catalog kind
 
 
+# The answer is built once from values the rules already typed (Decimal, str, datetime),
+# so the models are constructed without a validation pass (`model_construct`); the API and
+# the idempotency record serialise it as before (tests/unit/test_settlement_mapping.py
+# checks it equals a validated model).
 def line_out(s: rules.LineSplit) -> LineSplitOut:
-    return LineSplitOut(
+    return LineSplitOut.model_construct(
         feedetl_sn=s.feedetl_sn,
         item_code=s.item_code,
         amount=s.amount,
@@ -39,7 +44,7 @@ def line_out(s: rules.LineSplit) -> LineSplitOut:
 
 
 def setldetail_out(d: funds.FundPay) -> SetlDetailOut:
-    return SetlDetailOut(
+    return SetlDetailOut.model_construct(
         fund_pay_type=d.fund_pay_type,
         fund_pay_type_name=d.fund_pay_type_name,
         inscp_scp_amt=d.inscp_scp_amt,
@@ -50,8 +55,8 @@ def setldetail_out(d: funds.FundPay) -> SetlDetailOut:
 
 
 def settlement_out(
-    visit: Row[Any],
-    person: Row[Any],
+    visit: Any,
+    person: Any,
     c: Computed,
     *,
     setl_id: str | None,
@@ -59,8 +64,10 @@ def settlement_out(
     balance_after: Decimal,
 ) -> SettlementOut:
     r, f = c.result, c.split
-    return SettlementOut(
+    return SettlementOut.model_construct(
         setl_id=setl_id,
+        setl_type="normal",
+        orig_setl_id=None,
         mdtrt_id=visit.mdtrt_id,
         psn_no=person.psn_no,
         fixmedins_code=visit.fixmedins_code,
@@ -89,6 +96,7 @@ def settlement_out(
         setldetail=[setldetail_out(d) for d in f.setldetail],
         lines=[line_out(s) for s in r.lines],
         selfpay_lines=[line_out(s) for s in r.selfpay_lines],
+        replay=False,
     )
 
 

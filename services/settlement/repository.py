@@ -6,20 +6,20 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import Row, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from medhtap.platform.prepared import insert_rows, json_param
 from medhtap.platform.tx import error_code
 from medhtap.schema.base import table
-from medhtap.schema.ops import AuditLog
-from medhtap.schema.person import AccountLedger, InsuredPerson, PersonYearAccumulator
+from medhtap.schema.person import InsuredPerson, PersonYearAccumulator
 from medhtap.schema.reference import CatalogItem, Diagnosis, Institution, Policy
 from medhtap.schema.settlement import IdempotencyRecord, Reconciliation, Settlement
 from medhtap.schema.visit import FeeDetail, Visit
+from medhtap.services.settlement import statements as sql
 
 DEFAULT_REGION = "000000"
 ZERO = Decimal("0.00")
@@ -38,14 +38,14 @@ POLICY = table(Policy)
 # partition: "all lines of a visit" on the primary key is one cop task per partition (~98,
 # measured ~7 ms). The global unique index (mdtrt_id, feedetl_sn) finds them in one range
 # scan; without statistics the optimizer does not choose it, so name it.
-FEE_BY_VISIT = "/*+ USE_INDEX(fee_detail, uq_fee_detail_mdtrt_id_feedetl_sn) */"
+FEE_BY_VISIT = sql.FEE_BY_VISIT
 LINES_PER_UPDATE = 200
 
 
-# The money path's statements are built once, here, with bind parameters: building a
-# SQLAlchemy statement per call (literal values, .with_for_update()) and hashing its cache key
-# was most of a settlement's Python time (bench/settlement_profile.py). Values travel as
-# parameters; the compiled form is cached by the engine.
+# The money path's reads are built once, here, with bind parameters: building a SQLAlchemy
+# statement per call (literal values, .with_for_update()) and hashing its cache key was most
+# of a settlement's Python time (bench/settlement_profile.py). Its writes are driver SQL
+# (statements.py, run by platform/prepared.py): no SQLAlchemy execution at all.
 class ByKey:
     """A point read by key, with its locking (FOR UPDATE) twin."""
 
@@ -85,25 +85,25 @@ def insert_person(session: Session, values: dict[str, Any]) -> None:
     session.execute(insert(PERSON), values)
 
 
-SET_BALANCE = (
-    update(PERSON).where(PERSON.c.psn_no == bindparam("b_psn_no")).values(acct_balc=bindparam("b"))
-)
-LEDGER = insert(table(AccountLedger))
-
-
 def set_balance(session: Session, psn_no: str, balance: Decimal) -> None:
-    session.execute(SET_BALANCE, {"b_psn_no": psn_no, "b": balance})
+    sql.SET_BALANCE.execute(session, (balance, psn_no))
 
 
 def ledger(session: Session, psn_no: str, setl_id: str, amount: Decimal, after: Decimal) -> None:
-    session.execute(
-        LEDGER, {"psn_no": psn_no, "setl_id": setl_id, "amount": amount, "balance_after": after}
-    )
+    sql.LEDGER.execute(session, (psn_no, setl_id, amount, after))
 
 
 def accumulators(session: Session, psn_no: str, year: int) -> Sequence[Row[Any]]:
     stmt = select(ACC).where(ACC.c.psn_no == psn_no, ACC.c.year == year).order_by(ACC.c.med_type)
     return session.execute(stmt).all()
+
+
+def year_accumulators(
+    session: Session, psn_no: str, year: int, *, lock: bool
+) -> list[sql.Accumulator]:
+    """The person's accumulator rows of `year`, every visit kind (locked if asked)."""
+    query = sql.ACC_OF_YEAR_LOCKED if lock else sql.ACC_OF_YEAR
+    return query.all(session, (psn_no, year))
 
 
 def get_accumulator(
@@ -127,35 +127,8 @@ def add_to_accumulator(
     """Add (or, negative, take back) amounts; `funds` is (in-scope self-pay, secondary
     fund paid, assistance paid). The caller holds the person's row lock, which serialises
     every writer of this person's accumulators, so insert-if-missing is safe."""
-    inscp_self, secondary, assistance = funds
-    if exists:
-        key = and_(ACC.c.psn_no == psn_no, ACC.c.year == year, ACC.c.med_type == med_type)
-        session.execute(
-            update(ACC)
-            .where(key)
-            .values(
-                dedc_used=ACC.c.dedc_used + dedc,
-                hifp_paid=ACC.c.hifp_paid + hifp,
-                setl_cnt=ACC.c.setl_cnt + cnt,
-                inscp_selfpay=ACC.c.inscp_selfpay + inscp_self,
-                secondary_paid=ACC.c.secondary_paid + secondary,
-                assistance_paid=ACC.c.assistance_paid + assistance,
-            )
-        )
-    else:
-        session.execute(
-            insert(ACC).values(
-                psn_no=psn_no,
-                year=year,
-                med_type=med_type,
-                dedc_used=dedc,
-                hifp_paid=hifp,
-                setl_cnt=cnt,
-                inscp_selfpay=inscp_self,
-                secondary_paid=secondary,
-                assistance_paid=assistance,
-            )
-        )
+    stmt = sql.ACC_ADD if exists else sql.ACC_NEW  # the same parameters, in the same order
+    stmt.execute(session, (dedc, hifp, cnt, *funds, psn_no, year, med_type))
 
 
 # ---- reference -------------------------------------------------------------------------------
@@ -215,7 +188,7 @@ def insert_visit(session: Session, values: dict[str, Any]) -> None:
 
 
 def set_visit_status(session: Session, mdtrt_id: str, status: str) -> None:
-    session.execute(update(VISIT).where(VISIT.c.mdtrt_id == mdtrt_id).values(vis_status=status))
+    sql.SET_VISIT_STATUS.execute(session, (status, mdtrt_id))
 
 
 def existing_feedetl_sns(session: Session, mdtrt_id: str, sns: Iterable[str]) -> list[str]:
@@ -244,31 +217,18 @@ def revoke_fee_line(session: Session, mdtrt_id: str, feedetl_sn: str) -> None:
     )
 
 
-def active_lines(session: Session, mdtrt_id: str) -> Sequence[Row[Any]]:
+def active_lines(session: Session, mdtrt_id: str) -> list[sql.LineRow]:
     """The visit's active lines with the catalog facts the money rules need."""
-    return session.execute(ACTIVE_LINES, {"mdtrt_id": mdtrt_id}).all()
+    return sql.ACTIVE_LINES.all(session, (mdtrt_id,))
 
 
-ACTIVE_LINES = (
-    select(
-        FEE.c.feedetl_sn,
-        FEE.c.cnt,
-        FEE.c.pric,
-        FEE.c.fee_ocur_time,
-        ITEM.c.item_code,
-        ITEM.c.item_kind,
-        ITEM.c.chrgitm_lv,
-        ITEM.c.selfpay_prop,
-        ITEM.c.pric_uplmt_amt,
-        ITEM.c.gend_lmt,
-        ITEM.c.age_min,
-        ITEM.c.age_max,
-    )
-    .prefix_with(FEE_BY_VISIT)
-    .join(ITEM, ITEM.c.item_code == FEE.c.item_code)
-    .where(FEE.c.mdtrt_id == bindparam("mdtrt_id"), FEE.c.fee_status == "active")
-    .order_by(FEE.c.feedetl_sn)
-)
+def visit_for_settlement(session: Session, mdtrt_id: str, *, lock: bool) -> sql.VisitRow | None:
+    """The visit's columns 2206/2207 use (locked if asked)."""
+    return (sql.VISIT_LOCKED if lock else sql.VISIT).first(session, (mdtrt_id,))
+
+
+def person_for_settlement(session: Session, psn_no: str, *, lock: bool) -> sql.PersonRow | None:
+    return (sql.PERSON_LOCKED if lock else sql.PERSON).first(session, (psn_no,))
 
 
 def mark_lines_settled(session: Session, mdtrt_id: str, setl_id: str, splits: list[Any]) -> None:
@@ -276,41 +236,8 @@ def mark_lines_settled(session: Session, mdtrt_id: str, setl_id: str, splits: li
     chunk of lines instead of one round trip per line."""
     for i in range(0, len(splits), LINES_PER_UPDATE):
         chunk = splits[i : i + LINES_PER_UPDATE]
-        params: dict[str, Any] = {"b_mdtrt_id": mdtrt_id, "b_setl_id": setl_id}
-        for j, s in enumerate(chunk):
-            params[f"sn{j}"] = s.feedetl_sn
-            params.update({f"{col}{j}": getattr(s, col) for col in SPLIT_COLUMNS})
-        session.execute(_settle_lines_stmt(len(chunk)), params)
-
-
-SPLIT_COLUMNS = (
-    "fulamt_ownpay_amt",
-    "overlmt_selfpay",
-    "preselfpay_amt",
-    "inscp_scp_amt",
-    "ownpay_reason",
-)
-
-
-@lru_cache(maxsize=64)
-def _settle_lines_stmt(n: int) -> Any:
-    """UPDATE of n lines, each column a CASE on feedetl_sn; one statement per line count."""
-    values: dict[str, Any] = {"fee_status": "settled", "setl_id": bindparam("b_setl_id")}
-    for col in SPLIT_COLUMNS:
-        values[col] = case(
-            {bindparam(f"sn{j}"): bindparam(f"{col}{j}", type_=FEE.c[col].type) for j in range(n)},
-            value=FEE.c.feedetl_sn,
-            else_=FEE.c[col],
-        )
-    return (
-        update(FEE)
-        .prefix_with(FEE_BY_VISIT)
-        .where(
-            FEE.c.mdtrt_id == bindparam("b_mdtrt_id"),
-            FEE.c.feedetl_sn.in_([bindparam(f"sn{j}") for j in range(n)]),
-        )
-        .values(values)
-    )
+        stmt = sql.settle_lines(len(chunk))
+        stmt.execute(session, sql.settle_lines_params(mdtrt_id, setl_id, chunk))
 
 
 def unsettle_lines(session: Session, mdtrt_id: str, setl_id: str) -> int:
@@ -351,8 +278,7 @@ def claim_idempotency(session: Session, idem_key: str, request_hash: str) -> Row
     waits for the first to end, then gets a duplicate key (the first committed) or the key
     (it rolled back). Returns None when claimed, else the committed record to replay."""
     try:
-        params = {"idem_key": idem_key, "request_hash": request_hash, "status_code": 0}
-        session.execute(insert(IDEM), params | {"response": {}})
+        sql.CLAIM_IDEM.execute(session, (idem_key, request_hash, 0, "{}"))
         return None
     except IntegrityError as exc:
         if error_code(exc) != DUPLICATE_KEY:
@@ -368,14 +294,7 @@ def claim_idempotency(session: Session, idem_key: str, request_hash: str) -> Row
 def finish_idempotency(
     session: Session, idem_key: str, status: int, response: dict[str, Any]
 ) -> None:
-    session.execute(FINISH_IDEM, {"k": idem_key, "status_code": status, "response": response})
-
-
-FINISH_IDEM = (
-    update(IDEM)
-    .where(IDEM.c.idem_key == bindparam("k"))
-    .values(status_code=bindparam("status_code"), response=bindparam("response"))
-)
+    sql.FINISH_IDEM.execute(session, (status, json_param(response), idem_key))
 
 
 def put_idempotency(
@@ -409,7 +328,7 @@ def lines_of_settlement(session: Session, mdtrt_id: str, setl_id: str) -> list[s
 
 
 def insert_settlement(session: Session, values: dict[str, Any]) -> None:
-    session.execute(insert(SETL), values)
+    insert_rows(session, SETL, [values])
 
 
 def mark_cancelled(session: Session, setl_id: str, when: dt.datetime) -> None:
@@ -474,17 +393,5 @@ def audit(
     detail: dict[str, Any],
     request_id: str | None = None,
 ) -> None:
-    session.execute(
-        AUDIT,
-        {
-            "actor": actor,
-            "action": action,
-            "entity": entity,
-            "entity_id": entity_id,
-            "detail": detail,
-            "request_id": request_id,
-        },
-    )
-
-
-AUDIT = insert(table(AuditLog))
+    params = (actor, action, entity, entity_id, json_param(detail), request_id)
+    sql.AUDIT.execute(session, params)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
-
-from sqlalchemy import Row
 
 from medhtap.platform.db import WriteSession
 from medhtap.services.review import service as review
@@ -28,20 +25,21 @@ from medhtap.services.settlement.mapping import (
     settlement_row,
 )
 from medhtap.services.settlement.schemas import SettleIn, SettlementOut
+from medhtap.services.settlement.statements import PersonRow, VisitRow
 from medhtap.services.settlement.units import Caller, Entry, new_id
 
 
 def visit_and_person(
     session: WriteSession, caller: Caller, mdtrt_id: str, *, lock: bool
-) -> tuple[Row[Any], Row[Any]]:
-    visit = repo.get_visit(session, mdtrt_id, lock=lock)
+) -> tuple[VisitRow, PersonRow]:
+    visit = repo.visit_for_settlement(session, mdtrt_id, lock=lock)
     if visit is None:
         raise errors.VisitNotFound(f"no visit {mdtrt_id!r}")
     caller.principal.check_institution(visit.fixmedins_code)
     check_settleable(visit, final=lock)  # cancelled; an inpatient stay not discharged (2207)
     if visit.vis_status != "open":
         raise errors.AlreadySettled("the visit is already settled; cancel it first")
-    person = repo.get_person(session, visit.psn_no, lock=lock)
+    person = repo.person_for_settlement(session, visit.psn_no, lock=lock)
     if person is None:
         raise errors.PersonNotFound(f"no insured person {visit.psn_no!r}")
     if person.psn_status != "active":
@@ -109,7 +107,7 @@ def settle_unit(
         repo.set_balance(session, person.psn_no, balance_after)
         repo.ledger(session, person.psn_no, setl_id, -r.acct_pay, balance_after)
     repo.set_visit_status(session, mdtrt_id, "settled")
-    facts.record_settlement(session, out, visit, person, r.lines)
+    facts.record_settlement(session, out, visit, person, r.lines, c.item_kinds)
     repo.audit(
         session,
         caller.actor,
