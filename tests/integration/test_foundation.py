@@ -16,6 +16,7 @@ from medhtap.platform import migrate
 from medhtap.platform.capabilities import probe
 from medhtap.platform.settings import Settings
 from medhtap.schema.models import metadata
+from medhtap.services.settlement.repository import DEFAULT_REGION
 
 
 def test_server_is_real_tidb_and_capabilities_are_probed(engine: Engine) -> None:
@@ -84,8 +85,10 @@ def test_policy_is_seeded_with_the_issue_table(engine: Engine) -> None:
         rows = conn.execute(
             text(
                 "SELECT insutype, med_type, hosp_lv, dedc_amt, pool_prop, annual_cap FROM policy "
-                "ORDER BY insutype, med_type, hosp_lv"
-            )
+                "WHERE admdvs = :region ORDER BY insutype, med_type, hosp_lv"
+            ),
+            # the seeded table; other tests add regions' own policies to the same database
+            {"region": DEFAULT_REGION},
         ).all()
     assert len(rows) == 12
     as_str = {(r[0], r[1], r[2]): (str(r[3]), str(r[4]), str(r[5])) for r in rows}
