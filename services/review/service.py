@@ -167,6 +167,20 @@ def visit_case(session: WriteSession, visit: Any, person: Any, rules: list[RuleD
     )
 
 
+def review_visit(
+    session: WriteSession, visit: Any, person: Any, rules: list[RuleDef]
+) -> tuple[list[Result], list[dict[str, Any]]]:
+    """The in-process review of a visit's active lines (3102 and 2207's gate)."""
+    return review_case(
+        session,
+        stage=IN,
+        case=visit_case(session, visit, person, rules),
+        psn_no=person.psn_no,
+        fixmedins_code=visit.fixmedins_code,
+        rules=rules,
+    )
+
+
 def review_visit_unit(session: WriteSession, caller: Caller, mdtrt_id: str) -> list[Result]:
     """3102: review the visit's uploaded (active) fee lines and store the results."""
     visit = setl_repo.get_visit(session, mdtrt_id, lock=True)
@@ -177,15 +191,7 @@ def review_visit_unit(session: WriteSession, caller: Caller, mdtrt_id: str) -> l
     if person is None:
         raise setl_errors.PersonNotFound(f"no insured person {visit.psn_no!r}")
     rules = repo.rules(session)
-    case = visit_case(session, visit, person, rules)
-    results, _ = review_case(
-        session,
-        stage=IN,
-        case=case,
-        psn_no=person.psn_no,
-        fixmedins_code=visit.fixmedins_code,
-        rules=rules,
-    )
+    results, _ = review_visit(session, visit, person, rules)
     return results
 
 
@@ -197,15 +203,7 @@ def gate(session: WriteSession, visit: Any, person: Any) -> list[Result]:
     rules = repo.rules(session)
     if not rules:
         return []
-    case = visit_case(session, visit, person, rules)
-    results, rows = review_case(
-        session,
-        stage=IN,
-        case=case,
-        psn_no=person.psn_no,
-        fixmedins_code=visit.fixmedins_code,
-        rules=rules,
-    )
+    results, rows = review_visit(session, visit, person, rules)
     blocking = [r.jr_id for r in results if r.blocks]
     if blocking:
         raise errors.ReviewBlocked(
