@@ -121,6 +121,35 @@ def _server_cmd(h: HisSettings, server: str) -> list[str]:
     ]
 
 
+INSTALL_ATTEMPTS = 2
+
+
+def _install(install: str, data: Path) -> None:
+    """mariadb-install-db into an empty `data`. It failed once in a full test run on a busy
+    host and passed on its own: the second attempt starts from an empty directory again, and
+    a failure that stays says what the tool printed (it used to be a bare exit status)."""
+    cmd = [
+        install,
+        "--no-defaults",
+        f"--datadir={data}",
+        "--auth-root-authentication-method=normal",
+        "--skip-test-db",
+        *(["--user=root"] if os.geteuid() == 0 else []),
+    ]
+    for attempt in range(1, INSTALL_ATTEMPTS + 1):
+        shutil.rmtree(data, ignore_errors=True)
+        data.mkdir(parents=True)
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode == 0:
+            return
+        tail = (done.stderr or done.stdout).strip()[-2000:]
+        if attempt == INSTALL_ATTEMPTS:
+            raise RuntimeError(
+                f"mariadb-install-db exited with {done.returncode} {attempt} times: {tail}"
+            )
+        time.sleep(1.0)
+
+
 def up(h: HisSettings, say: Say = print) -> HisRunning:
     version = _version(h)
     if version:
@@ -136,21 +165,8 @@ def up(h: HisSettings, say: Say = print) -> HisRunning:
     # Bootstrapped once (root password, schema, accounts); a failed bootstrap is redone.
     fresh = not (h.dir / "bootstrapped").exists()
     if not (data / "mysql").exists():
-        data.mkdir(parents=True, exist_ok=True)
         say(f"initialising HIS {h.name} data directory {data}")
-        subprocess.run(
-            [
-                install,
-                "--no-defaults",
-                f"--datadir={data}",
-                "--auth-root-authentication-method=normal",
-                "--skip-test-db",
-                *(["--user=root"] if os.geteuid() == 0 else []),
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        _install(install, data)
     with open(h.dir / "mariadbd.stdout", "ab") as out:
         proc = subprocess.Popen(
             _server_cmd(h, server), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
