@@ -147,7 +147,9 @@ def free_seed(engine: Engine) -> int:
     raise RuntimeError("no free seed")
 
 
-def measure_reads(s: Settings, ro: Engine, repeat: int) -> list[dict[str, Any]]:
+def measure_reads(
+    s: Settings, ro: Engine, repeat: int, facts_only: bool = False
+) -> list[dict[str, Any]]:
     to = dt.date.today()
     frm = to - dt.timedelta(days=365)
     start, end = reports.period(frm, to)
@@ -187,6 +189,8 @@ def measure_reads(s: Settings, ro: Engine, repeat: int) -> list[dict[str, Any]]:
             live = reports._grouping(list(dims)).sql("cost_report")
             row["facts_s"] = timed(raw_sql(s, live, params), repeat)
         out.append(row | {"engine": seen["engine"]})
+    if facts_only:  # no fee lines, visits or settlements: top items and rules need them
+        return out
     t = timed(report(["institution"], True), 1)
     out.append(
         {"step": "cost report by institution + top-10 items (fee lines)", "s": t, "floor_s": fl}
@@ -241,15 +245,29 @@ def machine(s: Settings) -> dict[str, str]:
     }
 
 
-def load_to(s: Settings, engine: Engine, size: int) -> dict[str, Any] | None:
+# --facts-only: what the cost report reads (facts, and persons for the seeds); every row is
+# still made with the money rules, so the facts equal a full load's
+FACTS_ONLY = ("insured_person", "setl_fact")
+LOADED = {
+    # synthetic visits only (not the HTAP bench's open ones)
+    False: "SELECT COUNT(*) FROM visit WHERE psn_no LIKE 'SY%'",
+    # one +1 fact per settled visit (a cancel adds a -1 fact to the same visit)
+    True: "SELECT COUNT(*) FROM setl_fact WHERE sign = 1 AND psn_no LIKE 'SY%'",
+}
+
+
+def load_to(
+    s: Settings, engine: Engine, size: int, facts_only: bool = False
+) -> dict[str, Any] | None:
     """Load synthetic visits until the database holds `size` (None: it already does)."""
-    with engine.connect() as conn:  # synthetic visits only (not the HTAP bench's open ones)
-        n = conn.execute(text("SELECT COUNT(*) FROM visit WHERE psn_no LIKE 'SY%'")).scalar()
+    with engine.connect() as conn:
+        n = conn.execute(text(LOADED[facts_only])).scalar()
     loaded = int(n or 0)
     add = size - loaded
     if add <= 0:
         return None
-    st = load_synthetic(engine, visits=add, seed=free_seed(engine), analyze=True)
+    tables = FACTS_ONLY if facts_only else None
+    st = load_synthetic(engine, visits=add, seed=free_seed(engine), analyze=True, tables=tables)
     rows = sum(st.rows.values())
     wall = st.load_s  # pipelined: generation runs beside the loading
     return {
@@ -322,7 +340,7 @@ def plot(path: Path) -> None:
         for r in run["reads"]:
             if r["s"] != float("inf"):  # an alert never seen: no point to draw
                 by_size.setdefault(run["size"], {})[r["step"]] = r["s"]
-        if run.get("load"):
+        if run.get("load") and not run.get("facts_only"):  # a facts-only load is not comparable
             by_size[run["size"]]["load rows/s (thousands)"] = (
                 run["load"]["rows"] / run["load"]["s"] / 1000
             )
@@ -351,6 +369,12 @@ def main() -> None:
     ap.add_argument("--no-htap", action="store_true")
     ap.add_argument("--plot", action="store_true", help="redraw bench/analytics_scale.svg")
     ap.add_argument("--analytics-timeout-ms", type=int, default=600_000)
+    ap.add_argument(
+        "--facts-only",
+        action="store_true",
+        help="load persons and facts only and time the cost reports (the 5M-visit run; "
+        "use its own MEDHTAP_BENCH_DB)",
+    )
     args = ap.parse_args()
     s = settings(args.analytics_timeout_ms)
     if not args.keep:
@@ -371,13 +395,15 @@ def main() -> None:
     RESULTS.parent.mkdir(exist_ok=True)
     htap_lines: list[str] = []
     for size in sizes:
-        load = load_to(s, engine, size)
-        reads = [fold(s, engine), *measure_reads(s, ro, args.repeat)]
+        load = load_to(s, engine, size, args.facts_only)
+        reads = [fold(s, engine), *measure_reads(s, ro, args.repeat, args.facts_only)]
         conn = raw(s)
-        latency = htap.alert_latency(engine, ro, conn)
-        reads.append({"step": "alert latency: settled -> listed (watcher every 1 s)", "s": latency})
+        if not args.facts_only:
+            latency = htap.alert_latency(engine, ro, conn)
+            step = "alert latency: settled -> listed (watcher every 1 s)"
+            reads.append({"step": step, "s": latency})
         res = None
-        if size == htap_size and not args.no_htap:
+        if size == htap_size and not args.no_htap and not args.facts_only:
             visits = htap.make_open_visits(conn, int(args.clients * args.seconds * 3 * 25))
             res = htap.interference(engine, ro, visits, args.clients, args.seconds, s.analyst_user)
             htap_lines = htap_table(res, size, args.clients, args.seconds)
@@ -385,6 +411,8 @@ def main() -> None:
         lines += table(size, load, reads)
         print("\n".join(table(size, load, reads)), flush=True)
         record = {"size": size, "load": load, "reads": reads, **info}
+        if args.facts_only:
+            record["facts_only"] = True
         if res:
             record["htap"] = {
                 k: v.__dict__ if isinstance(v, htap.Load) else v for k, v in res.items()
