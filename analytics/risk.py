@@ -11,12 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Engine, TextClause, bindparam, select, text
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 
 from medhtap.analytics import sqlfiles
@@ -110,6 +112,7 @@ class RuleOutcome:
     new: int = 0
     engine: str = ""
     elapsed_ms: float = 0.0
+    skipped: bool = False  # a watcher pass with nothing new of the rule's scope
 
 
 @dataclass
@@ -150,15 +153,47 @@ def select_rules(codes: list[str] | None) -> list[Rule]:
     return [RULES[c] for c in dict.fromkeys(codes)]
 
 
+# What a watcher pass evaluates: the persons, visits and institutions of the facts recorded
+# since its watermark (analytics/watch.py). None: the whole window (a full run).
+Scope = Mapping[str, frozenset[str]]
+SCOPE_KINDS = ("psn_no", "mdtrt_id", "fixmedins_code")
+SCOPE_MARK = re.compile(r"/\*SCOPE (?:(\w+)\.)?(psn_no|mdtrt_id|fixmedins_code)\*/")
+
+
+def scoped(sql: str, scope: Scope | None) -> tuple[TextClause, dict[str, list[str]]]:
+    """A rule's SQL with its /*SCOPE alias.key*/ markers: removed for a full run, or each
+    `AND alias.key IN (the scope's keys)` for a pass; returns the statement and the keys to
+    bind. Only our own identifiers are spliced; the keys are bound parameters."""
+    kinds: set[str] = set()
+
+    def mark(m: re.Match[str]) -> str:
+        if scope is None:
+            return ""
+        alias, kind = m.groups()
+        kinds.add(kind)
+        return f"AND {alias + '.' if alias else ''}{kind} IN :scope_{kind}"
+
+    stmt = text(SCOPE_MARK.sub(mark, sql))
+    if not kinds or scope is None:
+        return stmt, {}
+    binds = [bindparam(f"scope_{k}", expanding=True) for k in sorted(kinds)]
+    return stmt.bindparams(*binds), {f"scope_{k}": sorted(scope[k]) for k in sorted(kinds)}
+
+
 def _evidence(raw: Any) -> list[Any]:
     value = json.loads(raw) if isinstance(raw, str | bytes) else raw
     return value if isinstance(value, list) else [value]
 
 
 def evaluate(
-    read_engine: Engine, date_from: dt.date, date_to: dt.date, rules: list[Rule]
+    read_engine: Engine,
+    date_from: dt.date,
+    date_to: dt.date,
+    rules: list[Rule],
+    scope: Scope | None = None,
 ) -> tuple[list[Finding], list[RuleOutcome], dict[str, Any]]:
-    """Run the rules' SQL in one snapshot as the analyst account; nothing is written."""
+    """Run the rules' SQL in one snapshot as the analyst account; nothing is written.
+    With `scope`, each rule looks only at the scope's keys (see `scoped`)."""
     start = dt.datetime.combine(date_from, dt.time())
     end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time())
     findings: list[Finding] = []
@@ -180,7 +215,11 @@ def evaluate(
                     raise ValidationFailed(f"policy parameter {key} is missing")
                 value = policy[key]
                 params[name] = int(value) if name in INTEGER_PARAMS else value
-            result = txn.query(rule.sql, params, kind=f"risk_{rule.code}")
+            stmt, keys = scoped(rule.sql, scope)
+            if any(not k for k in keys.values()):  # nothing of this kind is new
+                outcomes.append(RuleOutcome(rule.code, skipped=True))
+                continue
+            result = txn.query(stmt, params | keys, kind=f"risk_{rule.code}")
             rows = [
                 Finding(
                     rule.code,
@@ -260,10 +299,11 @@ def run_rules(
     date_from: dt.date,
     date_to: dt.date,
     codes: list[str] | None = None,
+    scope: Scope | None = None,
 ) -> RunOutcome:
     rules = select_rules(codes)
     run_id = uuid.uuid4().hex
-    findings, outcomes, meta = evaluate(read_engine, date_from, date_to, rules)
+    findings, outcomes, meta = evaluate(read_engine, date_from, date_to, rules, scope)
     new = store_alerts(write_engine, findings, run_id)
     for o in outcomes:
         o.new = sum(1 for k in new if k.startswith(f"{o.code}:"))

@@ -6,6 +6,8 @@
 -- costs has no outlier.
 -- Reads the analytic facts: settlements that stand are the +1 facts with standing = 1
 -- (a cancel clears it).
+-- /*SCOPE x*/: a risk-watcher pass keeps only the keys x of facts recorded since its
+-- watermark (analytics/risk.py `scoped`); a full run removes the marker.
 WITH sv AS (
   SELECT f.mdtrt_id, f.psn_no, f.fixmedins_code, f.med_type, f.medfee_sumamt,
          f.main_diag_code, f.diag_block AS block
@@ -34,3 +36,4 @@ SELECT CONCAT('outlier:', mdtrt_id) AS dedupe_key,
          AS evidence
 FROM ranked
 WHERE pr > :pct AND group_visits >= :min_group
+  /*SCOPE mdtrt_id*/

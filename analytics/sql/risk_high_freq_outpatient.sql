@@ -3,6 +3,8 @@
 -- and run window, at the first visit that crosses the threshold (stable across re-runs).
 -- Reads the analytic facts (standing = 1: a +1 fact not cancelled since); a visit is settled
 -- after it begins, so setl_time >= begntime bounds the partitions read.
+-- /*SCOPE x*/: a risk-watcher pass keeps only the keys x of facts recorded since its
+-- watermark (analytics/risk.py `scoped`); a full run removes the marker.
 WITH ov AS (
   SELECT f.mdtrt_id, f.psn_no, f.fixmedins_code, f.begntime
   FROM v_setl_fact f
@@ -11,6 +13,7 @@ WITH ov AS (
     AND f.begntime >= :from - INTERVAL 30 DAY AND f.begntime < :to
     AND f.setl_time >= :from - INTERVAL 30 DAY
     AND f.standing = 1
+    /*SCOPE f.psn_no*/
 ),
 windows AS (
   SELECT a.psn_no, a.mdtrt_id, a.begntime AS window_end, COUNT(*) AS visits,

@@ -4,6 +4,8 @@
 -- The outpatient side reads the analytic facts (standing = 1: not cancelled since; a
 -- visit is settled after it begins, so setl_time >= begntime bounds the partitions read);
 -- the stays are visits, settled or not (an open stay has no settlement yet).
+-- /*SCOPE x*/: a risk-watcher pass keeps only the keys x of facts recorded since its
+-- watermark (analytics/risk.py `scoped`); a full run removes the marker.
 WITH stays AS (
   -- inpatient stays open at some time in the window: admitted before its end, not
   -- discharged before its start. The person is joined as an expression (CONCAT(psn_no,
@@ -15,6 +17,7 @@ WITH stays AS (
   WHERE i.med_type = '21'  -- national med_type codes: 21 inpatient
     AND i.begntime < :to
     AND (i.endtime IS NULL OR i.endtime > :from)
+    /*SCOPE i.psn_no*/
 )
 SELECT CONCAT(i.mdtrt_id, '|', o.mdtrt_id) AS dedupe_key,
        o.psn_no, o.fixmedins_code, o.mdtrt_id,
@@ -38,3 +41,4 @@ WHERE o.sign = 1
   AND o.begntime >= :from AND o.begntime < :to
   AND o.setl_time >= :from
   AND o.standing = 1
+  /*SCOPE o.psn_no*/

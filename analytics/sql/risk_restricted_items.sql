@@ -5,6 +5,8 @@
 -- (risk.restricted_min_lines) suggests the institution keeps billing them anyway.
 -- Settled lines only (they always belong to a settlement that stands); the institution
 -- comes from the settlement's +1 analytic fact (see risk_duplicate_charge.sql).
+-- /*SCOPE x*/: a risk-watcher pass keeps only the keys x of facts recorded since its
+-- watermark (analytics/risk.py `scoped`); a full run removes the marker.
 WITH rl AS (
   SELECT f.fixmedins_code, DATE_FORMAT(fd.fee_ocur_time, '%Y-%m') AS month,
          fd.mdtrt_id, fd.feedetl_sn, fd.item_code, fd.ownpay_reason
@@ -15,6 +17,7 @@ WITH rl AS (
     AND (ci.gend_lmt IS NOT NULL OR ci.age_min IS NOT NULL OR ci.age_max IS NOT NULL)
     AND fd.fee_ocur_time >= :from AND fd.fee_ocur_time < :to
     AND f.setl_time >= :from
+    /*SCOPE f.fixmedins_code*/
 ),
 per_month AS (
   SELECT fixmedins_code, month, COUNT(*) AS restricted_lines,

@@ -4,6 +4,8 @@
 -- begins in ["from", "to").
 -- Reads the analytic facts (standing = 1: a +1 fact not cancelled since). An inpatient stay is
 -- settled at discharge (出院结算), so setl_time >= endtime bounds the partitions read.
+-- /*SCOPE x*/: a risk-watcher pass keeps only the keys x of facts recorded since its
+-- watermark (analytics/risk.py `scoped`); a full run removes the marker.
 WITH stays AS (
   SELECT f.mdtrt_id, f.psn_no, f.fixmedins_code, f.begntime, f.endtime, f.main_diag_code,
          f.diag_chapter AS chapter
@@ -15,6 +17,7 @@ WITH stays AS (
     AND f.endtime >= :from - INTERVAL :days DAY
     AND f.setl_time >= :from - INTERVAL :days DAY
     AND f.standing = 1
+    /*SCOPE f.psn_no*/
 )
 SELECT CONCAT(a.mdtrt_id, '>', b.mdtrt_id) AS dedupe_key,
        b.psn_no, b.fixmedins_code, b.mdtrt_id,

@@ -135,3 +135,39 @@ def test_a_pass_covers_at_most_max_days(
     out = watch.watch_once(read_engine, engine, name=f"test-{uuid.uuid4().hex[:8]}")
     assert out is not None
     assert out.date_from == dt.date.today() - dt.timedelta(days=watch.MAX_DAYS)
+
+
+def _run_of(engine: Engine, psn_no: str) -> str:
+    with engine.connect() as conn:
+        return str(
+            conn.execute(
+                text("SELECT run_id FROM risk_alert WHERE psn_no = :p"), {"p": psn_no}
+            ).scalar_one()
+        )
+
+
+@pytest.mark.parametrize("scoped", [True, False], ids=["new-facts", "over-the-cap"])
+def test_a_pass_evaluates_only_what_settled_since_its_watermark(
+    client: TestClient,
+    read_engine: Engine,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    scoped: bool,
+) -> None:
+    """A pass evaluates the persons, visits and institutions of the facts recorded since its
+    watermark, not the whole day again: an alert an earlier pass raised is left alone by a
+    pass about someone else (the first version re-ran every rule over all of today's
+    settlements and re-stored all of today's alerts every 2 s). Over SCOPE_MAX_FACTS new
+    facts a pass evaluates the days in full, and refreshes the earlier alert too."""
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    first = settle_identical_lines(client)
+    assert watch.watch_once(read_engine, engine, name=name, margin=dt.timedelta(0))
+    first_run = _run_of(engine, first)
+    if not scoped:
+        monkeypatch.setattr(watch, "SCOPE_MAX_FACTS", 0)
+    second = settle_identical_lines(client)
+    out = watch.watch_once(read_engine, engine, name=name, margin=dt.timedelta(0))
+    assert out is not None
+    assert _run_of(engine, second) == out.run_id  # the new alert
+    assert (_run_of(engine, first) == first_run) is scoped
+    assert out.meta["scope"] == ("new facts: 1" if scoped else "whole window")
