@@ -36,6 +36,7 @@ from typing import Any
 import htap
 import pygal
 import pymysql
+from apiserver import start_api
 from sqlalchemy import Engine, text
 from sqlalchemy.dialects import mysql
 
@@ -308,11 +309,14 @@ def table(size: int, load: dict[str, Any] | None, reads: list[dict[str, Any]]) -
     return out
 
 
-def htap_table(res: dict[str, Any], size: int, clients: int, seconds: float) -> list[str]:
+def htap_table(
+    res: dict[str, Any], size: int, clients: int, seconds: float, via_api: bool = False
+) -> list[str]:
     a = res["alone"]
+    analysts = "analysts over HTTP to the API process" if via_api else "analysts in-process"
     out = [
         f"HTAP at {size:,} visits: {clients} settlement threads (service in-process), "
-        f"{seconds:.0f} s per load",
+        f"{analysts}, {seconds:.0f} s per load",
         "",
         "| settlement | tps | p50 | p99 | errors | tps / alone | p99 / alone | analytic queries |",
         "|---|---|---|---|---|---|---|---|",
@@ -324,7 +328,12 @@ def htap_table(res: dict[str, Any], size: int, clients: int, seconds: float) -> 
     ):
         r: htap.Load = res[name]
         counts = res.get(f"{name}_counts", {})
-        done = f"{counts['queries']} done, {counts['interrupted']} stopped" if counts else "-"
+        done = (
+            f"{counts['queries']} done, {counts['interrupted']} stopped, "
+            f"{counts['refused']} refused (429)"
+            if counts
+            else "-"
+        )
         out.append(
             f"| {label} | {r.tps:.1f} | {r.p50_ms:.0f} ms | {r.p99_ms:.0f} ms | {r.errors} | "
             f"{r.tps / a.tps:.2f} | {r.p99_ms / a.p99_ms:.2f} | {done} |"
@@ -375,6 +384,12 @@ def main() -> None:
         help="load persons and facts only and time the cost reports (the 5M-visit run; "
         "use its own MEDHTAP_BENCH_DB)",
     )
+    ap.add_argument(
+        "--analysts-via-api",
+        action="store_true",
+        help="HTAP analysts and loop as HTTP clients of the API process (its admission "
+        "control and worker; MEDHTAP_* variables of this process reach it)",
+    )
     args = ap.parse_args()
     s = settings(args.analytics_timeout_ms)
     if not args.keep:
@@ -405,8 +420,13 @@ def main() -> None:
         res = None
         if size == htap_size and not args.no_htap and not args.facts_only:
             visits = htap.make_open_visits(conn, int(args.clients * args.seconds * 3 * 25))
-            res = htap.interference(engine, ro, visits, args.clients, args.seconds, s.analyst_user)
-            htap_lines = htap_table(res, size, args.clients, args.seconds)
+            api = None
+            if args.analysts_via_api:
+                api = lambda: start_api(DB, s.analyst_user, s.port)  # noqa: E731
+            res = htap.interference(
+                engine, ro, visits, args.clients, args.seconds, s.analyst_user, api
+            )
+            htap_lines = htap_table(res, size, args.clients, args.seconds, args.analysts_via_api)
         conn.close()
         lines += table(size, load, reads)
         print("\n".join(table(size, load, reads)), flush=True)

@@ -9,6 +9,10 @@ Settlement is the service's settle() in-process from N threads on pre-built open
 Under both, the API's worker runs as in the API process: risk rules and rollup folds every
 2 s.
 Each load reports settlement tps and p99 against "alone", measured in the same run.
+With `api` (analytics_bench.py --analysts-via-api) the analysts and the loop are HTTP
+clients of the API in its own uvicorn process, started after "alone": its admission control
+(MEDHTAP_ANALYST_MAX_CONCURRENT, queue, 429) and its own worker (risk watcher and rollup
+folds, MEDHTAP_RISK_WATCH_S) are what they meet, as a real analyst would.
 
 Alert latency: with the watcher running (interval 1 s), one visit billed the same line
 twice is settled; the time until the duplicate-charge alert is listed is measured.
@@ -17,7 +21,9 @@ twice is settled; the time until the duplicate-charge alert is listed is measure
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import itertools
+import subprocess
 import sys
 import threading
 import time
@@ -28,6 +34,7 @@ from decimal import Decimal
 from typing import Any
 
 import pymysql
+from apiserver import call
 from sqlalchemy import Engine
 
 from medhtap.analytics import reports, risk, rollup
@@ -174,6 +181,53 @@ def _analyst(ro: Engine, write: Engine, n: int, counts: dict[str, int]) -> Calla
     return one
 
 
+ANALYST_KEY = "dev-analyst-key"
+
+
+def _report_path(days: int, dims: list[str], top: bool) -> str:
+    to = dt.date.today()
+    frm = to - dt.timedelta(days=days)
+    return (
+        f"/v1/reports/cost?from={frm}&to={to}&group_by={','.join(dims)}"
+        f"&top_items={str(top).lower()}"
+    )
+
+
+def _http_query(
+    port: int, requests: list[tuple[str, str, Any]], counts: dict[str, int]
+) -> Callable[[], None]:
+    """The next request of `requests` (cycled) on one kept-alive connection; a 429 (the
+    API's admission queue full or its wait over) is counted as refused, not as an error."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    mix = itertools.cycle(requests)
+
+    def one() -> None:
+        method, path, body = next(mix)
+        status, data = call(conn, method, path, ANALYST_KEY, body)
+        if status == 429:
+            counts["refused"] += 1
+            return
+        if status != 200:
+            raise RuntimeError(f"HTTP {status}: {data[:160]!r}")
+        counts["queries"] += 1
+
+    return one
+
+
+def _api_analyst(port: int, n: int, counts: dict[str, int]) -> Callable[[], None]:
+    """The same mix as `_analyst`, as HTTP requests to the API."""
+    return _http_query(
+        port,
+        [
+            ("GET", _report_path(365, GROUP_BYS[n % 4], False), None),
+            ("POST", "/v1/sql", {"sql": AD_HOC[n % len(AD_HOC)], "max_rows": 1000}),
+            ("GET", "/v1/risk/alerts?limit=50", None),
+            ("GET", _report_path(30, GROUP_BYS[(n + 1) % 4], True), None),
+        ],
+        counts,
+    )
+
+
 def _background(
     stop: threading.Event, every_s: float, fn: Callable[[], None], counts: dict[str, int]
 ) -> threading.Thread:
@@ -193,37 +247,71 @@ def _background(
 
 
 def interference(
-    write: Engine, ro: Engine, visits: list[str], clients: int, seconds: float, reader: str
+    write: Engine,
+    ro: Engine,
+    visits: list[str],
+    clients: int,
+    seconds: float,
+    reader: str,
+    api: Callable[[], tuple[subprocess.Popen[bytes], int]] | None = None,
 ) -> dict[str, Any]:
-    """alone, with the analysts' mix + watcher, with reports looping: three equal slices."""
+    """alone, with the analysts' mix + watcher, with reports looping: three equal slices.
+    `api`: starts the API process the analysts then call over HTTP (after "alone")."""
     third = len(visits) // 3
     out: dict[str, Any] = {"alone": settle_load(write, visits[:third], clients, seconds)}
     to = dt.date.today()
-    for name, slice_ in (("analysts", visits[third : 2 * third]), ("loop", visits[2 * third :])):
-        stop = threading.Event()
-        counts = {"queries": 0, "interrupted": 0}
-        # the API's worker: rules and rollup folds every 2 s, under both loads
-        watcher = RiskWatcher(ro, write, interval_s=2.0, reader=reader).start()
-        if name == "analysts":
-            threads = [
-                _background(stop, 2.0, _analyst(ro, write, n, counts), counts) for n in range(4)
-            ]
-        else:
+    server = api() if api else None
+    try:
+        for name, slice_ in (
+            ("analysts", visits[third : 2 * third]),
+            ("loop", visits[2 * third :]),
+        ):
+            stop = threading.Event()
+            counts = {"queries": 0, "interrupted": 0, "refused": 0}
+            # the API's worker: rules and rollup folds every 2 s, under both loads (the API
+            # process runs its own)
+            watcher = None
+            if server is None:
+                watcher = RiskWatcher(ro, write, interval_s=2.0, reader=reader).start()
+            if name == "analysts":
+                threads = [
+                    _background(
+                        stop,
+                        2.0,
+                        _api_analyst(server[1], n, counts)
+                        if server
+                        else _analyst(ro, write, n, counts),
+                        counts,
+                    )
+                    for n in range(4)
+                ]
+            else:
 
-            def report(counts: dict[str, int] = counts) -> None:
-                reports.cost_report(
-                    ro, to - dt.timedelta(days=365), to, ["institution"], top_items=False
-                )
-                counts["queries"] += 1
+                def report(counts: dict[str, int] = counts) -> None:
+                    reports.cost_report(
+                        ro, to - dt.timedelta(days=365), to, ["institution"], top_items=False
+                    )
+                    counts["queries"] += 1
 
-            threads = [_background(stop, 0.0, report, counts) for _ in range(2)]
-        time.sleep(1.0)  # let the analytic load get going
-        out[name] = settle_load(write, slice_, clients, seconds)
-        stop.set()
-        watcher.stop()
-        for th in threads:  # a report at 1M may take long: do not wait for it to finish
-            th.join(timeout=10)
-        out[f"{name}_counts"] = counts
+                looped = [("GET", _report_path(365, ["institution"], False), None)]
+                threads = [
+                    _background(stop, 0.0, _http_query(server[1], looped, counts), counts)
+                    if server
+                    else _background(stop, 0.0, report, counts)
+                    for _ in range(2)
+                ]
+            time.sleep(1.0)  # let the analytic load get going
+            out[name] = settle_load(write, slice_, clients, seconds)
+            stop.set()
+            if watcher:
+                watcher.stop()
+            for th in threads:  # a report at 1M may take long: do not wait for it to finish
+                th.join(timeout=10)
+            out[f"{name}_counts"] = counts
+    finally:
+        if server:
+            server[0].terminate()
+            server[0].wait(timeout=30)
     return out
 
 

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import pymysql
+from apiserver import start_api
 from settlement_raw import Reference, raw_settle
 
 from medhtap.platform import localdb, migrate
@@ -300,46 +301,7 @@ def http_worker(port: int) -> Callable[[], Callable[[str], None]]:
 
 
 def start_server(s: Any, workers: int) -> tuple[subprocess.Popen[bytes], int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {
-        **os.environ,
-        "MEDHTAP_DATABASE": DB,
-        "MEDHTAP_ANALYST_USER": s.analyst_user,
-        "MEDHTAP_PORT": str(s.port),
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "medhtap.services.api:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env=env,
-        cwd=ROOT,
-    )
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            c.request("GET", "/healthz")
-            if c.getresponse().status == 200:
-                return proc, port
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("uvicorn did not start")
+    return start_api(DB, s.analyst_user, s.port, workers)
 
 
 def free_port() -> int:
