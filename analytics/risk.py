@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, TextClause, bindparam, select, text
+from sqlalchemy import BindParameter, Engine, TextClause, bindparam, select, text
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 
 from medhtap.analytics import sqlfiles
@@ -176,7 +176,9 @@ def scoped(sql: str, scope: Scope | None) -> tuple[TextClause, dict[str, list[st
     stmt = text(SCOPE_MARK.sub(mark, sql))
     if not kinds or scope is None:
         return stmt, {}
-    binds = [bindparam(f"scope_{k}", expanding=True) for k in sorted(kinds)]
+    binds: list[BindParameter[Any]] = [
+        bindparam(f"scope_{k}", expanding=True) for k in sorted(kinds)
+    ]
     return stmt.bindparams(*binds), {f"scope_{k}": sorted(scope[k]) for k in sorted(kinds)}
 
 
