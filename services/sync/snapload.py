@@ -168,9 +168,13 @@ def load(conn: pymysql.Connection, engine: Engine, src: Source, lanes: int) -> A
             )
         )
         st = _State(engine, src, {str(a): str(b) for a, b in rows})
-    timing = bulkload.load_pipelined(
-        lambda: _connect(engine), _parts(conn, st), _load_file, lanes or bulkload.default_lanes()
-    )
+    parts = _parts(conn, st)
+    try:
+        timing = bulkload.load_pipelined(
+            lambda: _connect(engine), parts, _load_file, lanes or bulkload.default_lanes()
+        )
+    finally:
+        parts.close()  # a failed load leaves it reading: end its HIS cursor now
     st.write_dead()
     log.info(
         "snapshot of %s loaded: %s rows, %d dead letters, %.1f s (mapping %.1f s)",
@@ -194,6 +198,7 @@ def _parts(conn: pymysql.Connection, st: _State) -> Iterator[bulkload.Part]:
                 continue
             st.psn[p.patient_id] = p.psn_no
             yield from st.row(PATIENTS.name, sid, p.patient_id, p.psn_no)
+    yield from st.rest()  # each role's last part goes while the next role is read
     # Main diagnoses before their visits, so each visit is written once; the last one read
     # wins, as on the upsert path (diagnoses applied in the same order).
     for chunk in read_chunks(conn, spec.table("diagnosis")):
@@ -222,6 +227,7 @@ def _parts(conn: pymysql.Connection, st: _State) -> Iterator[bulkload.Part]:
             diag = st.main.get(mdtrt_id, UNKNOWN_DIAGNOSIS)
             visit = (e.med_type, e.dept_name, e.begntime, e.endtime, diag, "open")
             yield from st.row(VISIT.name, mdtrt_id, psn_no, st.src.fixmedins_code, *visit)
+    yield from st.rest()
     _dead_diagnoses(conn, st)
     for chunk in read_chunks(conn, spec.table("charge")):
         for c in chunk:
