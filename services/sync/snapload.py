@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -187,7 +187,7 @@ def load(conn: pymysql.Connection, engine: Engine, src: Source, lanes: int) -> A
     return st.out
 
 
-def _parts(conn: pymysql.Connection, st: _State) -> Iterator[bulkload.Part]:
+def _parts(conn: pymysql.Connection, st: _State) -> Generator[bulkload.Part, None, None]:
     spec, sid = st.src.spec, st.src.source_id
     for chunk in read_chunks(conn, spec.table("patient")):
         for c in chunk:
