@@ -6,10 +6,12 @@
 Everything runs on this host: a MariaDB HIS of its own (platform/hisdb.py, temp data dir, free
 port), the shared TiDB (database medhtap_bench_sync, rebuilt by migrations), the sync.
 
-- snapshot: the HIS is filled with N rows by SQL (patients 5%, encounters 15%, main
-  diagnoses 15%, charge lines the rest; insured patients, mapped local codes), then
-  stream.snapshot() copies them (consistent snapshot, batches of SNAPSHOT_CHUNK rows, one
-  TiDB transaction each). rows/s = HIS rows read / seconds.
+- snapshot: the HIS is filled with N rows by SQL (services/his/fill.py: patients 5%,
+  encounters 15%, main diagnoses 15%, charge lines the rest; insured patients, mapped local
+  codes), then stream.snapshot() copies them (consistent snapshot) into a new source: by
+  LOAD DATA (`--snapshot-paths load`, what a first snapshot takes, services/sync/snapload.py)
+  or by the upserts (`upsert`, forced; what a re-run takes: chunks of snapload.READ_ROWS
+  rows, one TiDB transaction each). rows/s = HIS rows read / seconds.
 - lag: `medhtap sync run --trace FILE` runs as its own process (as in production); this
   process writes the simulator's live mix (patients, visits, charges, corrections) at each
   rate for --seconds. Lag of a source transaction = the time its TiDB transaction committed
@@ -43,6 +45,7 @@ from medhtap.platform import capabilities, hisdb, migrate
 from medhtap.platform.db import write_engine
 from medhtap.platform.settings import Settings, get_settings
 from medhtap.schema.seed import seed_reference
+from medhtap.services.his.fill import fill_his
 from medhtap.services.his.simulate import local_items, seed_local_items, simulate
 from medhtap.services.settlement.identity import make_certno
 from medhtap.services.sync import apply, stream
@@ -52,6 +55,7 @@ DB = "medhtap_bench_sync"
 INST = "H11010000001"
 PERSONS = 2000
 GOAL_P99_S = 2.0
+PATHS = ("load", "upsert")
 
 
 HIS_VERSION: list[str] = []
@@ -108,58 +112,11 @@ def register(s: Settings, his: hisdb.HisSettings) -> apply.Source:
 # ---- snapshot ---------------------------------------------------------------------------------
 
 
-def fill_his(his: hisdb.HisSettings, rows: int, psn: list[str]) -> dict[str, int]:
-    """N HIS rows by SQL in MariaDB itself (the sequence engine), in a few seconds."""
-    seed_local_items(his)
-    n_pat, n_enc = rows * 5 // 100, rows * 15 // 100
-    n_chg = rows - n_pat - 2 * n_enc
-    with his.connect(database=his.database) as conn, conn.cursor() as cur:
-        cur.execute("SET SESSION sql_log_bin = 1")
-        cur.execute("CREATE TABLE IF NOT EXISTS bench_psn (i INT PRIMARY KEY, psn VARCHAR(32))")
-        cur.execute(
-            "CREATE TABLE IF NOT EXISTS bench_item (i INT PRIMARY KEY, code VARCHAR(32),"
-            " price DECIMAL(16,4))"
-        )
-        cur.execute("TRUNCATE bench_psn")
-        cur.execute("TRUNCATE bench_item")
-        cur.executemany("INSERT INTO bench_psn VALUES (%s, %s)", list(enumerate(psn)))
-        mapped = [(loc, p) for loc, nat, _, p in local_items(his.name) if nat]
-        cur.executemany(
-            "INSERT INTO bench_item VALUES (%s, %s, %s)",
-            [(i, loc, p) for i, (loc, p) in enumerate(mapped)],
-        )
-        cur.execute(
-            "INSERT INTO patient (mrn, name, id_card_no, gender, birth_date, insurance_no)"
-            " SELECT CONCAT('BM', s.seq), '王伟', '110105197001010011', '1', '1970-01-01',"
-            f" b.psn FROM seq_1_to_{n_pat} s JOIN bench_psn b ON b.i = s.seq % {len(psn)}"
-        )
-        cur.execute("SELECT MIN(patient_id) FROM patient WHERE mrn LIKE 'BM%'")
-        p0 = int(cur.fetchone()[0])  # type: ignore[index]
-        cur.execute(
-            "INSERT INTO encounter (patient_id, encounter_type, dept_code, start_time, status)"
-            f" SELECT {p0} + s.seq % {n_pat}, IF(s.seq % 7 = 0, 'I', 'O'), 'IM',"
-            " NOW(6) - INTERVAL s.seq SECOND, IF(s.seq % 97 = 0, 'cancelled', 'active')"
-            f" FROM seq_1_to_{n_enc} s"
-        )
-        cur.execute("SELECT MIN(encounter_id) FROM encounter")
-        e0 = int(cur.fetchone()[0])  # type: ignore[index]
-        cur.execute(
-            "INSERT INTO encounter_diagnosis (encounter_id, icd10_code, is_main)"
-            f" SELECT {e0} + s.seq - 1, 'E11.9', 1 FROM seq_1_to_{n_enc} s"
-        )
-        cur.execute(
-            "INSERT INTO charge_item (encounter_id, local_item_code, item_name, quantity,"
-            " unit_price, amount, charged_at)"
-            f" SELECT {e0} + s.seq % {n_enc}, b.code, 'item', 1 + s.seq % 3, b.price,"
-            " ROUND((1 + s.seq % 3) * b.price, 2), NOW(6) - INTERVAL s.seq SECOND"
-            f" FROM seq_1_to_{n_chg} s JOIN bench_item b ON b.i = s.seq % {len(mapped)}"
-        )
-    return {"patients": n_pat, "encounters": n_enc, "diagnoses": n_enc, "charges": n_chg}
-
-
 def bench_snapshot(
-    s: Settings, base: Path, rows: int, psn: list[str], lanes: int = 0
+    s: Settings, base: Path, rows: int, psn: list[str], lanes: int = 0, path: str = "load"
 ) -> dict[str, Any]:
+    """One snapshot of a new source; `path` "load": LOAD DATA (what a first snapshot takes),
+    "upsert": the upserts forced (what a re-run takes)."""
     # A source id of its own per run: a new HIS's GTIDs start again at 1.
     his = hisdb.HisSettings(name=f"bs{uuid.uuid4().hex[:6]}", port=free_port(), base_dir=base)
     his_up(his)
@@ -171,7 +128,7 @@ def bench_snapshot(
         engine = write_engine(s)
         load = os.getloadavg()[0]
         t = time.perf_counter()
-        stream.snapshot(his, engine, src, lanes)
+        snap = stream.snapshot(his, engine, src, lanes, load=path == "load")
         secs = time.perf_counter() - t
         with engine.connect() as conn:
             lines = conn.execute(
@@ -182,6 +139,7 @@ def bench_snapshot(
     finally:
         hisdb.down(his, say=lambda m: print(f"[his] {m}", file=sys.stderr))
     return {
+        "path": snap.path,
         "lanes": lanes or stream.SNAPSHOT_LANES,
         "his_rows": sum(counts.values()),
         "counts": counts,
@@ -189,6 +147,7 @@ def bench_snapshot(
         "snapshot_s": round(secs, 1),
         "rows_per_s": round(sum(counts.values()) / secs),
         "fee_lines_in_tidb": int(lines),
+        "dead_letters": snap.dead,
         "load_before": round(load, 1),
         "load_after": round(os.getloadavg()[0], 1),
     }
@@ -372,6 +331,12 @@ def main() -> None:
         default="2",
         help="connections writing snapshot chunks; several (1,2): one snapshot each, same run",
     )
+    ap.add_argument(
+        "--snapshot-paths",
+        default="load",
+        help="load (a first snapshot: LOAD DATA), upsert (forced, as a re-run); "
+        "load,upsert: one snapshot of each, same run",
+    )
     ap.add_argument("--rates", default="200,1000,2000,3000")
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--svg", type=Path, default=None)
@@ -386,9 +351,16 @@ def main() -> None:
         base = Path(tmp)
         if args.snapshot_rows:
             runs = []
-            for k, lanes in enumerate(int(x) for x in args.snapshot_lanes.split(",")):
-                runs.append(bench_snapshot(s, base / f"snap{k}", args.snapshot_rows, psn, lanes))
-                print(json.dumps(runs[-1]), file=sys.stderr)
+            k = 0
+            for lanes in (int(x) for x in args.snapshot_lanes.split(",")):
+                for path in args.snapshot_paths.split(","):
+                    k += 1
+                    run = bench_snapshot(s, base / f"snap{k}", args.snapshot_rows, psn, lanes, path)
+                    runs.append(run)
+                    print(json.dumps(runs[-1]), file=sys.stderr)
+            if {r["path"] for r in runs} == {"load", "upsert"}:
+                best = {p: max(r["rows_per_s"] for r in runs if r["path"] == p) for p in PATHS}
+                result["load_vs_upsert"] = round(best["load"] / best["upsert"], 2)
             result["snapshot"] = runs[0] if len(runs) == 1 else runs
         rates = [int(r) for r in args.rates.split(",") if r]
         if rates:

@@ -178,17 +178,7 @@ class Batch:
             out.rows += 1
         except m.Rejected as exc:
             out.dead += 1
-            self.dead.append(
-                {
-                    "source_id": self.src.source_id,
-                    "his_table": change.table,
-                    "op": change.op,
-                    "his_key": _key(self.src.spec, role, change.row),
-                    "gtid": where,
-                    "reason": str(exc)[:400],
-                    "row_data": jsonable(change.row),
-                }
-            )
+            self.dead.append(dead_letter(self.src, role, change, where, exc))
 
     def apply(self, role: str, change: Change, out: Applied) -> None:
         """Raises Rejected before changing anything, so a rejected row leaves no trace."""
@@ -232,7 +222,7 @@ class Batch:
             if visit is None:
                 psn_no = self.patients.get(e.patient_id)
                 if not psn_no:
-                    raise m.Rejected(f"patient {e.patient_id} has no insurance number (psn_no)")
+                    raise no_insurance_number(e.patient_id)
                 visit = {
                     "mdtrt_id": mdtrt_id,
                     "psn_no": psn_no,
@@ -257,9 +247,7 @@ class Batch:
         mdtrt_id = m.visit_id(self.src.source_id, d.encounter_id)
         visit = self.visits.get(mdtrt_id)
         if visit is None:
-            raise m.Rejected(
-                f"encounter {d.encounter_id} was not synced (no visit for its diagnosis)"
-            )
+            raise not_synced(d.encounter_id, "diagnosis")
         if visit["vis_status"] == "settled":
             self._quality(change, mdtrt_id, "correction_after_settlement", out)
             return
@@ -281,7 +269,7 @@ class Batch:
         c = m.charge(spec, change.row, self.items.get)
         visit = self.visits.get(mdtrt_id)
         if visit is None:
-            raise m.Rejected(f"encounter {c.encounter_id} was not synced (no visit for its charge)")
+            raise not_synced(c.encounter_id, "charge")
         if visit["vis_status"] == "settled":
             self._quality(change, mdtrt_id, "charge_after_settlement", out)
             return
@@ -341,6 +329,30 @@ class Batch:
             s.execute(insert(DEAD), self.dead)
         if self.quality:
             s.execute(insert(DQ), self.quality)
+
+
+def no_insurance_number(patient_id: object) -> m.Rejected:
+    return m.Rejected(f"patient {patient_id} has no insurance number (psn_no)")
+
+
+def not_synced(encounter_id: object, what: str) -> m.Rejected:
+    return m.Rejected(f"encounter {encounter_id} was not synced (no visit for its {what})")
+
+
+def dead_letter(
+    src: Source, role: str, change: Change, where: str, exc: m.Rejected
+) -> dict[str, Any]:
+    """The dead-letter row of a change that could not be mapped: why, and where it came from
+    (`where`: its GTID, or "snapshot")."""
+    return {
+        "source_id": src.source_id,
+        "his_table": change.table,
+        "op": change.op,
+        "his_key": _key(src.spec, role, change.row),
+        "gtid": where,
+        "reason": str(exc)[:400],
+        "row_data": jsonable(change.row),
+    }
 
 
 def _visit_row(visit: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import signal
 import time
 from collections.abc import Sequence
@@ -49,6 +50,8 @@ def sync_run(
     ] = None,
 ) -> None:
     """Snapshot (first time), then follow the binlog; the position is stored with the rows."""
+    # the snapshot's path and counts, reconnects and retries go to stderr
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     h = HisSettings()
     engine = write_engine(get_settings())
     src = apply.load_source(engine, h.name)

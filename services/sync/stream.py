@@ -18,8 +18,9 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -35,7 +36,9 @@ from medhtap.platform.errors import ServiceUnavailable
 from medhtap.platform.hisdb import HisSettings
 from medhtap.platform.tx import is_retryable
 from medhtap.services.sync import mapping as m
+from medhtap.services.sync import snapload
 from medhtap.services.sync.apply import (
+    Applied,
     Change,
     Source,
     Txn,
@@ -44,9 +47,9 @@ from medhtap.services.sync.apply import (
     pieces,
     position,
 )
+from medhtap.services.sync.snapload import read_chunks
 
 log = logging.getLogger("medhtap.sync")
-SNAPSHOT_CHUNK = 4000
 # Connections writing snapshot chunks at once: on 2 cores one leaves CPU unused (the
 # ingest's LOAD DATA got about twice the rows/s from a second one, bench/README.md).
 SNAPSHOT_LANES = 2
@@ -59,13 +62,53 @@ Stop = Callable[[], bool]
 OnApply = Callable[[Sequence[Txn]], None]
 
 
-def snapshot(his: HisSettings, engine: Engine, src: Source, lanes: int = 0) -> str:
-    """Copy every mapped HIS row as of one consistent snapshot; return the snapshot's GTID.
+PATHS = {
+    "load": "LOAD DATA (first snapshot: no row of the source in TiDB yet)",
+    "upsert": "upserts (a re-run, or rows of the source already in TiDB)",
+}
 
-    Rows are upserts of keys derived from source ids, so an interrupted snapshot is simply
-    run again. The position (with snapshot_done) is written only at the end. `lanes`:
-    chunks written at once (0: SNAPSHOT_LANES)."""
+
+@dataclass(frozen=True)
+class Snapshot:
+    gtid: str
+    path: str  # "load" (snapload.py) or "upsert"
+    rows: int
+    dead: int
+
+
+def snapshot(
+    his: HisSettings, engine: Engine, src: Source, lanes: int = 0, *, load: bool = True
+) -> Snapshot:
+    """Copy every mapped HIS row as of one consistent snapshot, then store its GTID.
+
+    A source with no row in TiDB yet is loaded with LOAD DATA (snapload.py; `load=False`
+    never does). Otherwise rows are upserts of keys derived from source ids, so an
+    interrupted snapshot is simply run again. The position (with snapshot_done) is written
+    only at the end. `lanes`: connections writing at once (0: SNAPSHOT_LANES)."""
     lanes = lanes or SNAPSHOT_LANES
+    path = "load" if load and snapload.fresh(engine, src.source_id) else "upsert"
+    log.info("snapshot of %s: %s", src.source_id, PATHS[path])
+    try:
+        gtid, out = _copy(his, engine, src, lanes, path)
+    except snapload.NotFresh as exc:
+        path = "upsert"
+        log.warning("snapshot of %s: %s; again by %s", src.source_id, exc, PATHS[path])
+        gtid, out = _copy(his, engine, src, lanes, path)
+    apply(engine, src, [], gtid=gtid or "0-0-0", commit_time=None, snapshot_done=True)
+    log.info(
+        "snapshot of %s done at GTID %s by %s: %d rows, %d dead letters",
+        src.source_id,
+        gtid,
+        path,
+        out.rows,
+        out.dead,
+    )
+    return Snapshot(gtid, path, out.rows, out.dead)
+
+
+def _copy(
+    his: HisSettings, engine: Engine, src: Source, lanes: int, path: str
+) -> tuple[str, Applied]:
     conn = his.connect(database=his.database, repl=True)
     try:
         with conn.cursor() as cur:
@@ -80,47 +123,56 @@ def snapshot(his: HisSettings, engine: Engine, src: Source, lanes: int = 0) -> s
             )
             row = cur.fetchone()
             gtid = str(row[0]) if row and row[0] else ""
-        # Read the next chunks from the HIS while SNAPSHOT_LANES earlier ones are written to
-        # TiDB, each in its own transaction. Chunks of one role are independent upserts;
-        # a role starts once the one before it is in (charges need their visits).
-        chunks: Snapshotq = queue.Queue(maxsize=lanes + 1)
-        reading = threading.Thread(target=_read_snapshot, args=(conn, src, chunks), daemon=True)
-        reading.start()
-        with ThreadPoolExecutor(lanes, thread_name_prefix="snapshot") as pool:
-            running: list[Future[Any]] = []
-            while (chunk := chunks.get()) is not None:
-                if isinstance(chunk, BaseException):
-                    raise chunk
-                # a visit's main diagnosis is the last one applied: diagnoses go in order
-                one = bool(chunk) and src.spec.role_of(chunk[0].table) == "diagnosis"
-                if chunk is ROLE_DONE or len(running) >= (1 if one else lanes):
-                    for f in running:
-                        f.result()
-                    running = []
-                if chunk is not ROLE_DONE:
-                    running.append(
-                        pool.submit(apply, engine, src, chunk, gtid=None, commit_time=None)
-                    )
-            for f in running:
-                f.result()
-        reading.join()
+        if path == "load":
+            out = snapload.load(conn, engine, src, lanes)
+        else:
+            out = _upsert(conn, engine, src, lanes)
         conn.commit()
     finally:
         conn.close()
-    apply(engine, src, [], gtid=gtid or "0-0-0", commit_time=None, snapshot_done=True)
-    log.info("snapshot of %s done at GTID %s", src.source_id, gtid)
-    return gtid
+    return gtid, out
+
+
+def _upsert(conn: pymysql.Connection, engine: Engine, src: Source, lanes: int) -> Applied:
+    # Read the next chunks from the HIS while `lanes` earlier ones are written to TiDB, each
+    # in its own transaction. Chunks of one role are independent upserts; a role starts once
+    # the one before it is in (charges need their visits).
+    chunks: Snapshotq = queue.Queue(maxsize=lanes + 1)
+    reading = threading.Thread(target=_read_snapshot, args=(conn, src, chunks), daemon=True)
+    reading.start()
+    total = Applied()
+
+    def done(fs: list[Future[Applied]]) -> None:
+        for f in fs:
+            a = f.result()
+            total.rows, total.dead = total.rows + a.rows, total.dead + a.dead
+
+    with ThreadPoolExecutor(lanes, thread_name_prefix="snapshot") as pool:
+        running: list[Future[Applied]] = []
+        while (chunk := chunks.get()) is not None:
+            if isinstance(chunk, BaseException):
+                raise chunk
+            # a visit's main diagnosis is the last one applied: diagnoses go in order
+            one = bool(chunk) and src.spec.role_of(chunk[0].table) == "diagnosis"
+            if chunk is ROLE_DONE or len(running) >= (1 if one else lanes):
+                done(running)
+                running = []
+            if chunk is not ROLE_DONE:
+                running.append(pool.submit(apply, engine, src, chunk, gtid=None, commit_time=None))
+        done(running)
+    reading.join()
+    return total
 
 
 def _read_snapshot(conn: pymysql.Connection, src: Source, out: Snapshotq) -> None:
     try:
         for role in ("patient", "encounter", "diagnosis", "charge"):
-            for chunk in _chunks(conn, src.spec.table(role)):
+            for chunk in read_chunks(conn, src.spec.table(role)):
                 out.put(chunk)
             out.put(ROLE_DONE)
         # Charges of an encounter cancelled before the snapshot came in as active lines: the
         # cancelled encounters, applied again last, revoke them as the stream would have.
-        for chunk in _chunks(conn, src.spec.table("encounter"), _cancelled_filter(src)):
+        for chunk in read_chunks(conn, src.spec.table("encounter"), _cancelled_filter(src)):
             out.put([Change(c.table, "update", c.row) for c in chunk])
         out.put(None)
     except BaseException as exc:  # the applier raises it
@@ -134,16 +186,6 @@ def _cancelled_filter(src: Source) -> tuple[str, list[Any]]:
     marks = list(status["cancelled"])
     column = src.spec.column("encounter", "status")
     return f"`{column}` IN ({', '.join(['%s'] * len(marks))})", marks
-
-
-def _chunks(
-    conn: pymysql.Connection, table: str, where: tuple[str, list[Any]] = ("TRUE", [])
-) -> Iterator[list[Change]]:
-    with conn.cursor(pymysql.cursors.SSDictCursor) as cur:
-        # Names come from the mapping document, values are parameters.
-        cur.execute(f"SELECT * FROM `{table}` WHERE {where[0]}", where[1])
-        while rows := cur.fetchmany(SNAPSHOT_CHUNK):
-            yield [Change(table, "insert", r) for r in rows]
 
 
 def _changes(event: Any) -> list[Change]:
