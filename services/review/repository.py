@@ -40,7 +40,7 @@ def _json(value: Any) -> Any:
 
 
 def rules(session: WriteSession) -> list[RuleDef]:
-    """The enabled rules, read on every review: a changed row applies to the next one."""
+    """The enabled rules (service.active_rules keeps them in the reference cache)."""
     rows = session.execute(
         select(RULE).where(RULE.c.enabled.is_(True)).order_by(RULE.c.rule_id)
     ).all()
@@ -85,20 +85,6 @@ def items(session: WriteSession, codes: Iterable[str]) -> dict[str, ItemFacts]:
         return {}
     stmt = select(*ITEM_COLUMNS).where(ITEM.c.item_code.in_(bindparam("c", expanding=True)))
     return {r.item_code: item_facts(r) for r in session.execute(stmt, {"c": wanted})}
-
-
-ACTIVE_LINES = (
-    select(FEE.c.feedetl_sn, FEE.c.cnt, FEE.c.pric, FEE.c.fee_ocur_time, *ITEM_COLUMNS)
-    .prefix_with(FEE_BY_VISIT)
-    .join(ITEM, ITEM.c.item_code == FEE.c.item_code)
-    .where(FEE.c.mdtrt_id == bindparam("m"), FEE.c.fee_status == "active")
-    .order_by(FEE.c.feedetl_sn)
-)
-
-
-def active_lines(session: WriteSession, mdtrt_id: str) -> Sequence[Row[Any]]:
-    """The visit's active lines with their catalog limits (the lines a settlement takes)."""
-    return session.execute(ACTIVE_LINES, {"m": mdtrt_id}).all()
 
 
 def history(

@@ -36,7 +36,8 @@ def warm(settings: Settings, factory: Factory) -> Iterator[Engine]:
 
 @pytest.fixture
 def history_rules_off(engine: Engine) -> Iterator[None]:
-    """R005 (exam frequency) and R006 (supply overlap) disabled, the cache told so."""
+    """R005 (exam frequency) and R006 (supply overlap) disabled, the cache told so (ask
+    for it before `warm`, whose cache the clearing would empty)."""
     with engine.begin() as conn:
         conn.execute(text("UPDATE review_rule SET enabled = 0 WHERE rule_id IN ('R005', 'R006')"))
     reference.clear()
@@ -82,7 +83,7 @@ class TestAReviewedSettlement:
         assert len(sent) == SETTLEMENT + 1, sent
 
     def test_reads_no_history_when_no_enabled_rule_reads_it(
-        self, factory: Factory, warm: Engine, history_rules_off: None
+        self, factory: Factory, history_rules_off: None, warm: Engine
     ) -> None:
         sent = queries(warm, visit_of(factory, factory.person(balance="500.00"), PLAIN + CT))
         assert history_reads(sent) == [], sent
