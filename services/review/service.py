@@ -133,12 +133,17 @@ def review_case(
     psn_no: str,
     fixmedins_code: str,
     rules: Sequence[RuleDef] | None = None,
+    handling_if_forbidden: bool = False,
 ) -> tuple[list[Result], list[dict[str, Any]]]:
-    """Evaluate and store: (results with their handling so far, the rows stored)."""
+    """Evaluate and store: (results with their handling so far, the rows stored).
+
+    handling_if_forbidden (2207's gate): read the handling only when a hit is forbidden,
+    the only kind that can block; without one, every result's dspo_way is left None."""
     active = active_rules(session) if rules is None else rules
     hits = evaluate(active, case)
     ids = [jr_id(stage, case.mdtrt_id, h.rule.rule_id, h.line_ids) for h in hits]
-    handled = repo.handling(session, ids)
+    forbidden = any(h.rule.sev_deg == FORBIDDEN for h in hits)
+    handled = repo.handling(session, ids) if forbidden or not handling_if_forbidden else {}
     results = [Result(j, stage, psn_no, h, handled.get(j)) for j, h in zip(ids, hits, strict=True)]
     rows = [
         {
@@ -196,6 +201,8 @@ def review_visit(
     person: Any,
     rules: Sequence[RuleDef],
     rows: Sequence[LineRow] | None = None,
+    *,
+    handling_if_forbidden: bool = False,
 ) -> tuple[list[Result], list[dict[str, Any]]]:
     """The in-process review of a visit's active lines (3102 and 2207's gate)."""
     return review_case(
@@ -205,6 +212,7 @@ def review_visit(
         psn_no=person.psn_no,
         fixmedins_code=visit.fixmedins_code,
         rules=rules,
+        handling_if_forbidden=handling_if_forbidden,
     )
 
 
@@ -221,17 +229,18 @@ def review_visit_unit(session: WriteSession, caller: Caller, mdtrt_id: str) -> l
     return results
 
 
-def gate(session: WriteSession, visit: Any, person: Any, lines: Sequence[LineRow]) -> list[Result]:
+def gate(session: WriteSession, visit: Any, person: Any, lines: Sequence[LineRow]) -> None:
     """2207's review, in the settlement's unit (visit and person locked; rows with the
     visit's and person's columns, settling.visit_and_person), of the active lines the
     settlement read (compute.visit_lines): a forbidden result not continued by the
     hospital refuses the settlement, and the results are kept although the unit rolls
-    back. The rules come from the reference cache; no lines, nothing to review (the
-    settlement refuses them)."""
+    back. Warnings are stored and never block, so their handling is not read unless a
+    forbidden hit is there too. The rules come from the reference cache; no lines,
+    nothing to review (the settlement refuses them)."""
     rules = active_rules(session)
     if not rules or not lines:
-        return []
-    results, rows = review_visit(session, visit, person, rules, lines)
+        return
+    results, rows = review_visit(session, visit, person, rules, lines, handling_if_forbidden=True)
     blocking = [r.jr_id for r in results if r.blocks]
     if blocking:
         raise errors.ReviewBlocked(
@@ -241,7 +250,6 @@ def gate(session: WriteSession, visit: Any, person: Any, lines: Sequence[LineRow
             blocking=blocking,
             result=[r.national(visit.mdtrt_id) for r in results],
         )
-    return results
 
 
 def handle_unit(
