@@ -137,8 +137,8 @@ def pre_review_3101(session: WriteSession, ctx: Ctx, inp: dict[str, Any]) -> Out
             start = visit.begntime.date() if visit is not None else None
             day = start or _day(enc.get("adm_date"), "adm_date") or dt.date.today()
             lines = _orders(session, enc, day)
-            rules = review_repo.rules(session)
-            history = review.history_for(session, rules, psn_no, mdtrt_id, lines)
+            rules = review.active_rules(session)
+            history = review.history_for(session, rules, psn_no, mdtrt_id, code, lines)
             case = Case(mdtrt_id, code, day, gend, brdy, tuple(lines), history)
             results, _ = review.review_case(
                 session,

@@ -7,32 +7,19 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select, update
-from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy import Row, bindparam, select, update
 
 from medhtap.platform.db import WriteSession
+from medhtap.platform.prepared import json_param
 from medhtap.schema.base import table
 from medhtap.schema.reference import CatalogItem
 from medhtap.schema.review import ReviewResult, ReviewRule
-from medhtap.schema.visit import FeeDetail, Visit
+from medhtap.services.review import statements as sql
 from medhtap.services.review.rules import ItemFacts, PastLine, RuleDef, med_types
-from medhtap.services.settlement.repository import FEE_BY_VISIT
 
 RULE = table(ReviewRule)
 RESULT = table(ReviewResult)
 ITEM = table(CatalogItem)
-FEE = table(FeeDetail)
-VISIT = table(Visit)
-# refreshed on every review; the handling (dspo_way, ...) and created_at are kept
-REFRESHED = (
-    "rule_name",
-    "sev_deg",
-    "vola_bhvr_type",
-    "vola_cont",
-    "vola_evid",
-    "vola_amt",
-    "details",
-)
 
 
 def _json(value: Any) -> Any:
@@ -40,7 +27,7 @@ def _json(value: Any) -> Any:
 
 
 def rules(session: WriteSession) -> list[RuleDef]:
-    """The enabled rules, read on every review: a changed row applies to the next one."""
+    """The enabled rules (service.active_rules keeps them in the reference cache)."""
     rows = session.execute(
         select(RULE).where(RULE.c.enabled.is_(True)).order_by(RULE.c.rule_id)
     ).all()
@@ -87,20 +74,6 @@ def items(session: WriteSession, codes: Iterable[str]) -> dict[str, ItemFacts]:
     return {r.item_code: item_facts(r) for r in session.execute(stmt, {"c": wanted})}
 
 
-ACTIVE_LINES = (
-    select(FEE.c.feedetl_sn, FEE.c.cnt, FEE.c.pric, FEE.c.fee_ocur_time, *ITEM_COLUMNS)
-    .prefix_with(FEE_BY_VISIT)
-    .join(ITEM, ITEM.c.item_code == FEE.c.item_code)
-    .where(FEE.c.mdtrt_id == bindparam("m"), FEE.c.fee_status == "active")
-    .order_by(FEE.c.feedetl_sn)
-)
-
-
-def active_lines(session: WriteSession, mdtrt_id: str) -> Sequence[Row[Any]]:
-    """The visit's active lines with their catalog limits (the lines a settlement takes)."""
-    return session.execute(ACTIVE_LINES, {"m": mdtrt_id}).all()
-
-
 def history(
     session: WriteSession,
     psn_no: str,
@@ -114,23 +87,9 @@ def history(
     wanted = sorted(set(codes))
     if not wanted:
         return []
-    stmt = (
-        select(FEE.c.mdtrt_id, FEE.c.feedetl_sn, FEE.c.item_code, FEE.c.cnt, FEE.c.fee_ocur_time)
-        .prefix_with(FEE_BY_VISIT)
-        .join(VISIT, VISIT.c.mdtrt_id == FEE.c.mdtrt_id)
-        .where(
-            VISIT.c.psn_no == psn_no,
-            VISIT.c.mdtrt_id != mdtrt_id,
-            VISIT.c.vis_status != "cancelled",
-            FEE.c.fee_status.in_(("active", "settled")),
-            FEE.c.item_code.in_(bindparam("c", expanding=True)),
-            FEE.c.fee_ocur_time >= since,
-            FEE.c.fee_ocur_time < until,
-        )
-    )
+    rows = sql.history(len(wanted)).all(session, (psn_no, mdtrt_id, *wanted, since, until))
     return [
-        PastLine(r.mdtrt_id, r.feedetl_sn, r.item_code, r.cnt, r.fee_ocur_time.date())
-        for r in session.execute(stmt, {"c": wanted})
+        PastLine(r.mdtrt_id, r.feedetl_sn, r.item_code, r.cnt, r.fee_ocur_time.date()) for r in rows
     ]
 
 
@@ -138,19 +97,19 @@ def handling(session: WriteSession, jr_ids: Sequence[str]) -> dict[str, str | No
     """jr_id -> dspo_way of the results already stored (None: not handled)."""
     if not jr_ids:
         return {}
-    stmt = select(RESULT.c.jr_id, RESULT.c.dspo_way).where(
-        RESULT.c.jr_id.in_(bindparam("j", expanding=True))
-    )
-    return {r.jr_id: r.dspo_way for r in session.execute(stmt, {"j": list(jr_ids)})}
+    return {r.jr_id: r.dspo_way for r in sql.handling(len(jr_ids)).all(session, tuple(jr_ids))}
 
 
 def upsert_results(session: WriteSession, rows: list[dict[str, Any]]) -> None:
-    """Insert new results; refresh known ones (same jr_id), keeping how they were handled."""
+    """Insert new results; refresh known ones (same jr_id), keeping how they were handled
+    (one multi-row INSERT ... ON DUPLICATE KEY UPDATE)."""
     if not rows:
         return
-    ins = mysql_insert(RESULT).values(rows)
-    refresh: dict[str, Any] = {c: ins.inserted[c] for c in REFRESHED}
-    session.execute(ins.on_duplicate_key_update(refresh | {"last_seen_at": func.now(6)}))
+    json_cols = ("line_ids", "details")
+    params = [
+        tuple(json_param(r[c]) if c in json_cols else r[c] for c in sql.WRITTEN) for r in rows
+    ]
+    sql.UPSERT.execute_many(session, params)
 
 
 def get_result(session: WriteSession, jr_id: str, *, lock: bool) -> Row[Any] | None:

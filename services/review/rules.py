@@ -237,19 +237,27 @@ def exam_frequency(rule: RuleDef, case: Case) -> list[Hit]:
     return hits
 
 
+def _supply_applies(rule: RuleDef, med_type: str) -> bool:
+    return med_type in frozenset(rule.params.get("med_types") or ("11", "14", "41"))
+
+
+def _supplies(item: ItemFacts) -> bool:
+    return item.supply_days is not None and item.item_kind == "drug"
+
+
 def supply_overlap(rule: RuleDef, case: Case) -> list[Hit]:
     """A drug prescribed while an earlier prescription of it (another visit) still supplies
     the person: earlier day + cnt x supply_days is after this line's day by more than
     `tolerance_days`. Visits of `med_types` only (default outpatient, chronic, pharmacy).
     At stake: the share of this line the overlap covers."""
     tolerance = Decimal(str(rule.params.get("tolerance_days", 0)))
-    if case.med_type not in frozenset(rule.params.get("med_types") or ("11", "14", "41")):
+    if not _supply_applies(rule, case.med_type):
         return []  # a stay dispenses day by day
     past = [(p.day, p.cnt, p.item_code, f"{p.mdtrt_id}/{p.line_id}") for p in case.history]
     hits = []
     for ln in case.lines:
         per_unit = ln.item.supply_days
-        if per_unit is None or ln.item.item_kind != "drug":
+        if per_unit is None or not _supplies(ln.item):
             continue
         overlaps = [
             (Decimal((d - ln.day).days) + cnt * per_unit, ref)
@@ -282,6 +290,21 @@ KINDS: dict[str, RuleFn] = {
     "exam_frequency": exam_frequency,
     "supply_overlap": supply_overlap,
 }
+
+
+def history_items(rules: Iterable[RuleDef], med_type: str, lines: Iterable[ReviewLine]) -> set[str]:
+    """The items whose earlier lines (the person's other visits) an enabled rule reads for
+    this case: exam_frequency's items with an interval, supply_overlap's drugs with a
+    supply on the visit kinds it checks. Empty: the case needs no history, and the rules
+    give the same hits without it (evaluate only reads history of these items)."""
+    lines = tuple(lines)
+    codes: set[str] = set()
+    for r in rules:
+        if r.kind == "exam_frequency":
+            codes |= {ln.item.item_code for ln in lines if _interval(r, ln.item) is not None}
+        elif r.kind == "supply_overlap" and _supply_applies(r, med_type):
+            codes |= {ln.item.item_code for ln in lines if _supplies(ln.item)}
+    return codes
 
 
 def evaluate(rules: Iterable[RuleDef], case: Case) -> list[Hit]:

@@ -17,10 +17,20 @@ from typing import Any
 from medhtap.platform.db import WriteSession
 from medhtap.services.review import errors
 from medhtap.services.review import repository as repo
-from medhtap.services.review.rules import FORBIDDEN, Case, Hit, ReviewLine, RuleDef, evaluate
+from medhtap.services.review.rules import (
+    FORBIDDEN,
+    Case,
+    Hit,
+    ReviewLine,
+    RuleDef,
+    evaluate,
+    history_items,
+)
 from medhtap.services.settlement import errors as setl_errors
 from medhtap.services.settlement import repository as setl_repo
 from medhtap.services.settlement import rules as money_rules
+from medhtap.services.settlement.reference import CACHE
+from medhtap.services.settlement.statements import LineRow
 from medhtap.services.settlement.units import Caller
 
 PRE, IN = "pre", "in"  # 3101 orders; 3102 / 2207 uploaded fee lines
@@ -77,7 +87,7 @@ class Result:
         }
 
 
-def _lookback(rules: list[RuleDef], lines: Sequence[ReviewLine]) -> int:
+def _lookback(rules: Sequence[RuleDef], lines: Sequence[ReviewLine]) -> int:
     days = [ln.item.exam_intv_days or 0 for ln in lines]
     for r in rules:
         for name in ("lookback_days", "default_days"):
@@ -88,29 +98,31 @@ def _lookback(rules: list[RuleDef], lines: Sequence[ReviewLine]) -> int:
 
 def history_for(
     session: WriteSession,
-    rules: list[RuleDef],
+    rules: Sequence[RuleDef],
     psn_no: str,
     mdtrt_id: str,
+    med_type: str,
     lines: Sequence[ReviewLine],
 ) -> tuple[Any, ...]:
-    """The person's earlier lines of the items that have an exam interval or a supply (and
-    of every exam when an exam_frequency rule gives a default interval)."""
-    any_exam = any(
-        r.kind == "exam_frequency" and r.params.get("default_days") is not None for r in rules
-    )
-    codes = {
-        ln.item.item_code
-        for ln in lines
-        if ln.item.exam_intv_days is not None
-        or ln.item.supply_days is not None
-        or (any_exam and ln.item.item_kind == "service")
-    }
-    if not lines or not codes:
+    """The person's earlier lines of the items an enabled rule reads them for
+    (rules.history_items): none read when no such rule is enabled or no line has such an
+    item."""
+    codes = history_items(rules, med_type, lines)
+    if not codes:
         return ()
     first, last = min(ln.day for ln in lines), max(ln.day for ln in lines)
     since = dt.datetime.combine(first - dt.timedelta(days=_lookback(rules, lines)), dt.time())
     until = dt.datetime.combine(last + dt.timedelta(days=1), dt.time())
     return tuple(repo.history(session, psn_no, mdtrt_id, codes, since, until))
+
+
+def active_rules(session: WriteSession) -> tuple[RuleDef, ...]:
+    """The enabled rules, from the reference cache (settlement/reference.py): a changed
+    review_rule row counts within MEDHTAP_REFERENCE_CACHE_S seconds in this process (at
+    once after `reference.clear()`, or with the cache off)."""
+    return CACHE.get(
+        session, ("review_rules",), lambda: tuple(repo.rules(session)), keep_none=False
+    )
 
 
 def review_case(
@@ -120,13 +132,18 @@ def review_case(
     case: Case,
     psn_no: str,
     fixmedins_code: str,
-    rules: list[RuleDef] | None = None,
+    rules: Sequence[RuleDef] | None = None,
+    handling_if_forbidden: bool = False,
 ) -> tuple[list[Result], list[dict[str, Any]]]:
-    """Evaluate and store: (results with their handling so far, the rows stored)."""
-    active = repo.rules(session) if rules is None else rules
+    """Evaluate and store: (results with their handling so far, the rows stored).
+
+    handling_if_forbidden (2207's gate): read the handling only when a hit is forbidden,
+    the only kind that can block; without one, every result's dspo_way is left None."""
+    active = active_rules(session) if rules is None else rules
     hits = evaluate(active, case)
     ids = [jr_id(stage, case.mdtrt_id, h.rule.rule_id, h.line_ids) for h in hits]
-    handled = repo.handling(session, ids)
+    forbidden = any(h.rule.sev_deg == FORBIDDEN for h in hits)
+    handled = repo.handling(session, ids) if forbidden or not handling_if_forbidden else {}
     results = [Result(j, stage, psn_no, h, handled.get(j)) for j, h in zip(ids, hits, strict=True)]
     rows = [
         {
@@ -151,33 +168,51 @@ def review_case(
     return results, rows
 
 
-def visit_case(session: WriteSession, visit: Any, person: Any, rules: list[RuleDef]) -> Case:
+def visit_case(
+    session: WriteSession,
+    visit: Any,
+    person: Any,
+    rules: Sequence[RuleDef],
+    rows: Sequence[LineRow] | None = None,
+) -> Case:
+    """The case of a visit's active lines (`rows`, as the settlement read them; else read
+    here) and, if a rule needs it, the person's history."""
+    if rows is None:
+        rows = setl_repo.active_lines(session, visit.mdtrt_id)
     lines = [
         ReviewLine(r.feedetl_sn, repo.item_facts(r), r.cnt, r.pric, r.fee_ocur_time.date())
-        for r in repo.active_lines(session, visit.mdtrt_id)
+        for r in rows
     ]
+    code = money_rules.med_type(visit.med_type).code
     return Case(
         visit.mdtrt_id,
-        money_rules.med_type(visit.med_type).code,
+        code,
         visit.begntime.date(),
         person.gend,
         person.brdy,
         tuple(lines),
-        history_for(session, rules, person.psn_no, visit.mdtrt_id, lines),
+        history_for(session, rules, person.psn_no, visit.mdtrt_id, code, lines),
     )
 
 
 def review_visit(
-    session: WriteSession, visit: Any, person: Any, rules: list[RuleDef]
+    session: WriteSession,
+    visit: Any,
+    person: Any,
+    rules: Sequence[RuleDef],
+    rows: Sequence[LineRow] | None = None,
+    *,
+    handling_if_forbidden: bool = False,
 ) -> tuple[list[Result], list[dict[str, Any]]]:
     """The in-process review of a visit's active lines (3102 and 2207's gate)."""
     return review_case(
         session,
         stage=IN,
-        case=visit_case(session, visit, person, rules),
+        case=visit_case(session, visit, person, rules, rows),
         psn_no=person.psn_no,
         fixmedins_code=visit.fixmedins_code,
         rules=rules,
+        handling_if_forbidden=handling_if_forbidden,
     )
 
 
@@ -190,20 +225,22 @@ def review_visit_unit(session: WriteSession, caller: Caller, mdtrt_id: str) -> l
     person = setl_repo.get_person(session, visit.psn_no)
     if person is None:
         raise setl_errors.PersonNotFound(f"no insured person {visit.psn_no!r}")
-    rules = repo.rules(session)
-    results, _ = review_visit(session, visit, person, rules)
+    results, _ = review_visit(session, visit, person, active_rules(session))
     return results
 
 
-def gate(session: WriteSession, visit: Any, person: Any) -> list[Result]:
+def gate(session: WriteSession, visit: Any, person: Any, lines: Sequence[LineRow]) -> None:
     """2207's review, in the settlement's unit (visit and person locked; rows with the
-    visit's and person's columns, settling.visit_and_person): a forbidden
-    result not continued by the hospital refuses the settlement, and the results are kept
-    although the unit rolls back."""
-    rules = repo.rules(session)
-    if not rules:
-        return []
-    results, rows = review_visit(session, visit, person, rules)
+    visit's and person's columns, settling.visit_and_person), of the active lines the
+    settlement read (compute.visit_lines): a forbidden result not continued by the
+    hospital refuses the settlement, and the results are kept although the unit rolls
+    back. Warnings are stored and never block, so their handling is not read unless a
+    forbidden hit is there too. The rules come from the reference cache; no lines,
+    nothing to review (the settlement refuses them)."""
+    rules = active_rules(session)
+    if not rules or not lines:
+        return
+    results, rows = review_visit(session, visit, person, rules, lines, handling_if_forbidden=True)
     blocking = [r.jr_id for r in results if r.blocks]
     if blocking:
         raise errors.ReviewBlocked(
@@ -213,7 +250,6 @@ def gate(session: WriteSession, visit: Any, person: Any) -> list[Result]:
             blocking=blocking,
             result=[r.national(visit.mdtrt_id) for r in results],
         )
-    return results
 
 
 def handle_unit(

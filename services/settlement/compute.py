@@ -8,17 +8,31 @@ from medhtap.services.settlement import fund_repository as fund_repo
 from medhtap.services.settlement import repository as repo
 from medhtap.services.settlement.mapping import Computed
 from medhtap.services.settlement.reference import CACHE
-from medhtap.services.settlement.statements import PersonRow, VisitRow
+from medhtap.services.settlement.statements import LineRow, PersonRow, VisitRow
 from medhtap.services.settlement.units import MAX_VISIT_TOTAL
 
 
+def visit_lines(session: WriteSession, visit: VisitRow) -> list[LineRow]:
+    """The visit's active lines with their catalog facts, read once per settlement for the
+    review gate and the money rules. With the visit locked (2207) this fresh read is final:
+    uploads, revokes and cancels of this visit all lock the visit first. Without the lock
+    (2206) it is a preview."""
+    return repo.active_lines(session, visit.mdtrt_id)
+
+
 def compute(
-    session: WriteSession, visit: VisitRow, person: PersonRow, use_account: bool, *, lock: bool
+    session: WriteSession,
+    visit: VisitRow,
+    person: PersonRow,
+    rows: list[LineRow],
+    use_account: bool,
+    *,
+    lock: bool,
 ) -> Computed:
-    """Load the facts of a visit and apply the money rules: the basic fund (`rules.settle`),
-    then the fund split (`funds.split_funds`). Locks the visit kind's accumulator if asked;
-    the person's yearly fund figures are final because the caller holds the person's lock
-    (2207) or a preview (2206)."""
+    """Load the facts of a visit and apply the money rules to its lines (`visit_lines`):
+    the basic fund (`rules.settle`), then the fund split (`funds.split_funds`). Locks the
+    visit kind's accumulator if asked; the person's yearly fund figures are final because
+    the caller holds the person's lock (2207) or a preview (2206)."""
     code = visit.fixmedins_code
     inst = CACHE.get(
         session, ("institution", code), lambda: repo.get_institution(session, code), keep_none=False
@@ -33,9 +47,6 @@ def compute(
     )
     if policy is None:
         raise errors.NoPolicy("no benefit policy applies to this visit")
-    # With the visit locked (2207) this fresh read is final: uploads, revokes and cancels of
-    # this visit all lock the visit first. Without the lock (2206) it is a preview.
-    rows = repo.active_lines(session, visit.mdtrt_id)
     if not rows:
         raise errors.NoFeeLines("the visit has no active fee lines")
     # Every kind's row of the year in one read: this kind's (deductible, basic fund) and the

@@ -6,13 +6,16 @@ assistance funds (with their segments) in force on that day. Each was one round 
 settlement. They are now kept per process for `MEDHTAP_REFERENCE_CACHE_S` seconds (default
 5; 0 turns the cache off), keyed by the engine (one database) and by every input of the
 lookup, the visit day included, so a policy that starts tomorrow is looked up tomorrow.
+The enabled review rules (review_rule rows, which 2207's review gate and 3101/3102 apply)
+are kept the same way, as one entry (services/review/service.py `active_rules`).
 
-What this changes: a new or edited policy row takes effect within that many seconds instead
-of at the next statement (before, reference data was read "as of the statement", see
+What this changes: a new or edited policy or review rule row takes effect within that many
+seconds instead of at the next statement (before, reference data was read "as of the statement", see
 units.py; a change committed while a settlement ran was already seen or not by chance).
 A lookup that finds nothing (no institution, no policy: the settlement is refused) is not
-kept, so a row added to fix it counts at once. `clear()` empties the cache (tests, an
-operator's policy change that must count immediately).
+kept, so a row added to fix it counts at once (an empty rule set is kept: "no rule
+enabled" is an answer). `clear()` empties this process's cache (tests, an operator's
+change that must count immediately; other processes keep theirs until the bound).
 """
 
 from __future__ import annotations

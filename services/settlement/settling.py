@@ -10,7 +10,7 @@ from medhtap.services.settlement import errors, funds, rules
 from medhtap.services.settlement import fact_repository as facts
 from medhtap.services.settlement import fund_repository as fund_repo
 from medhtap.services.settlement import repository as repo
-from medhtap.services.settlement.compute import compute
+from medhtap.services.settlement.compute import compute, visit_lines
 from medhtap.services.settlement.idempotency import (
     idempotency_scope,
     replay_cancel,
@@ -52,7 +52,7 @@ def pre_settle_unit(
 ) -> SettlementOut:
     """2206: the same computation as 2207 without locks or writes."""
     visit, person = visit_and_person(session, caller, mdtrt_id, lock=False)
-    c = compute(session, visit, person, body.use_account, lock=False)
+    c = compute(session, visit, person, visit_lines(session, visit), body.use_account, lock=False)
     return settlement_out(
         visit,
         person,
@@ -79,8 +79,9 @@ def settle_unit(
         return replay_settlement(session, record, digest)
 
     visit, person = visit_and_person(session, caller, mdtrt_id, lock=True)
-    review.gate(session, visit, person)  # REVIEW_BLOCKED: a forbidden result not handled
-    c = compute(session, visit, person, body.use_account, lock=True)
+    lines = visit_lines(session, visit)  # once, for the review and the money
+    review.gate(session, visit, person, lines)  # REVIEW_BLOCKED: a forbidden result not handled
+    c = compute(session, visit, person, lines, body.use_account, lock=True)
     r = c.result
     setl_id = new_id()
     now = dt.datetime.now()

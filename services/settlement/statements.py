@@ -60,7 +60,9 @@ class PersonRow(NamedTuple):
 
 
 class LineRow(NamedTuple):
-    """A fee line with the catalog facts of its item (rules.Item.from_row reads these)."""
+    """A fee line with the catalog facts of its item: the money rules' (rules.Item.from_row
+    reads these) and the review's limits (review.repository.item_facts), so 2207 reads its
+    lines once for both."""
 
     feedetl_sn: str
     cnt: Decimal
@@ -74,6 +76,11 @@ class LineRow(NamedTuple):
     gend_lmt: str | None
     age_min: int | None
     age_max: int | None
+    item_name: str
+    max_qty_per_day: Decimal | None
+    med_type_lmt: str | None
+    exam_intv_days: int | None
+    supply_days: Decimal | None
 
 
 _VISIT = f"SELECT {', '.join(VisitRow._fields)} FROM visit WHERE mdtrt_id = %s"
@@ -89,7 +96,9 @@ ACTIVE_LINES = Query(
     f"SELECT {FEE_BY_VISIT} fee_detail.feedetl_sn, fee_detail.cnt, fee_detail.pric, "
     "fee_detail.fee_ocur_time, catalog_item.item_code, catalog_item.item_kind, "
     "catalog_item.chrgitm_lv, catalog_item.selfpay_prop, catalog_item.pric_uplmt_amt, "
-    "catalog_item.gend_lmt, catalog_item.age_min, catalog_item.age_max "
+    "catalog_item.gend_lmt, catalog_item.age_min, catalog_item.age_max, "
+    "catalog_item.item_name, catalog_item.max_qty_per_day, catalog_item.med_type_lmt, "
+    "catalog_item.exam_intv_days, catalog_item.supply_days "
     "FROM fee_detail JOIN catalog_item ON catalog_item.item_code = fee_detail.item_code "
     "WHERE fee_detail.mdtrt_id = %s AND fee_detail.fee_status = 'active' "
     "ORDER BY fee_detail.feedetl_sn",

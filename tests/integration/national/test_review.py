@@ -1,6 +1,8 @@
 """Review through the envelope (issue 14.3): each seeded rule fires through 3102 on a case
 built for it and stays silent on its near miss; 2207 is blocked by a forbidden result
-until 3103 continues it; a rule row changed in the table applies at once."""
+until 3103 continues it; a rule row changed in the table applies once the reference cache
+(services/settlement/reference.py, which keeps the rules MEDHTAP_REFERENCE_CACHE_S seconds)
+is cleared or its bound has passed, and not before."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
+
+from medhtap.services.settlement import reference
 
 from .conftest import HisClient, new_person, scalar
 
@@ -41,10 +45,12 @@ def visit_with(
 
 @pytest.fixture
 def rule_row(engine: Engine) -> Iterator[Any]:
-    """Change a review_rule row for one test; the seeded row is put back afterwards."""
+    """Change a review_rule row for one test (the cache is cleared after the change unless
+    asked not to, as an operator does for a change that must count at once); the seeded
+    row is put back afterwards."""
     saved: dict[str, Any] = {}
 
-    def change(rule_id: str, **values: Any) -> None:
+    def change(rule_id: str, *, clear: bool = True, **values: Any) -> None:
         with engine.begin() as conn:
             if rule_id not in saved:
                 saved[rule_id] = conn.execute(
@@ -56,6 +62,8 @@ def rule_row(engine: Engine) -> Iterator[Any]:
             conn.execute(
                 text(f"UPDATE review_rule SET {sets} WHERE rule_id = :r"), params | {"r": rule_id}
             )
+        if clear:
+            reference.clear()
 
     yield change
     with engine.begin() as conn:
@@ -64,6 +72,7 @@ def rule_row(engine: Engine) -> Iterator[Any]:
                 text("UPDATE review_rule SET sev_deg = :s, params = :p WHERE rule_id = :r"),
                 {"s": sev, "p": params, "r": rule_id},
             )
+    reference.clear()
 
 
 class TestEachRuleThrough3102:
@@ -236,6 +245,29 @@ class TestRulesAreData:
         rule_row("R003", params={"max_per_day": 2, "item_kinds": ["service"]})
         assert his.review_fees(mdtrt_id) == []
 
+    def test_within_the_cache_bound_the_rules_read_before_the_change_apply(
+        self, his: HisClient, client: TestClient, rule_row: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The documented trade, as for policies: a TTL of an hour makes "within" certain."""
+        monkeypatch.setattr(reference.CACHE, "_ttl_s", 3600.0)
+        psn_no = new_person(client)
+        mdtrt_id = visit_with(his, psn_no, [("F1", "S120100001", "1", "80.00", NOW)])
+        his.fails("2207", his.settle_data(mdtrt_id, psn_no), "REVIEW_BLOCKED")  # R004 forbids
+        rule_row("R004", clear=False, sev_deg=2)
+        his.fails("2207", his.settle_data(mdtrt_id, psn_no), "REVIEW_BLOCKED")
+        reference.clear()
+        his.ok("2207", his.settle_data(mdtrt_id, psn_no))
+
+    def test_with_the_cache_off_a_changed_rule_applies_at_once(
+        self, his: HisClient, client: TestClient, rule_row: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(reference.CACHE, "_ttl_s", 0.0)
+        psn_no = new_person(client)
+        mdtrt_id = visit_with(his, psn_no, [("F1", "S120100001", "1", "80.00", NOW)])
+        his.fails("2207", his.settle_data(mdtrt_id, psn_no), "REVIEW_BLOCKED")
+        rule_row("R004", clear=False, sev_deg=2)
+        his.ok("2207", his.settle_data(mdtrt_id, psn_no))
+
     def test_a_warning_made_forbidden_in_the_table_blocks_settlement(
         self, his: HisClient, client: TestClient, rule_row: Any
     ) -> None:
@@ -253,11 +285,13 @@ class TestRulesAreData:
         mdtrt_id = visit_with(his, psn_no, [("F1", "S120100001", "1", "80.00", NOW)])
         with engine.begin() as conn:
             conn.execute(text("UPDATE review_rule SET enabled = 0 WHERE rule_id = 'R004'"))
+        reference.clear()
         try:
             assert his.review_fees(mdtrt_id) == []
         finally:
             with engine.begin() as conn:
                 conn.execute(text("UPDATE review_rule SET enabled = 1 WHERE rule_id = 'R004'"))
+            reference.clear()
 
 
 class TestPrePrescription:
