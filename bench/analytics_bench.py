@@ -154,7 +154,6 @@ def measure_reads(s: Settings, ro: Engine, repeat: int) -> list[dict[str, Any]]:
     params = {
         "from": start,
         "to": end,
-        "fee_from": start - reports.FEE_LOOKBACK,
         "from_day": start.date(),
         "to_day": end.date(),
     }
