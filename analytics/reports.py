@@ -3,8 +3,8 @@
 `cost_report()` runs the SQL in analytics/sql/cost_*.sql in one snapshot: the sums from the
 cost rollup plus the facts recorded since it was folded (analytics/rollup.py), or from the
 analytic facts (v_setl_fact) for a grouping without a rollup; persons from the facts; top
-items from the period's item facts (v_setl_item_fact). It derives the ratios from exact decimal sums;
-`to_csv()` / `to_html()` render it.
+items from the period's item facts (v_setl_item_fact). It derives the ratios from exact
+decimal sums; `to_csv()` / `to_html()` render it.
 """
 
 from __future__ import annotations
