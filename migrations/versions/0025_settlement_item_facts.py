@@ -9,9 +9,10 @@ setl_fact; the analyst account reads it through v_setl_item_fact. TiFlash replic
 cluster has TiFlash.
 
 Settlements written before this migration have no item facts (a cancel of one writes no -1
-rows either, so sums stay consistent): the top items of older periods are empty until they
-are backfilled, which is not done here (one INSERT ... SELECT over every fee line would be a
-transaction far above the local store's key limit, platform/bulk.py).
+rows either, so sums stay consistent): the top items of older periods are empty until
+`medhtap report backfill-items` (analytics/item_backfill.py) has run. Not done here: one
+INSERT ... SELECT over every fee line would be a transaction far above the local store's
+key limit (platform/bulk.py), and Alembic runs a migration in one transaction.
 
 Revision ID: 0025
 Revises: 0024

@@ -294,11 +294,54 @@ def test_top_items_equal_an_independent_query_over_the_fee_lines(
     assert top_items(read_engine, dim, start, end) == base_top_items(engine, dim, start, end)
 
 
-def test_an_http_settle_cancel_resettle_changes_top_items_and_fee_lines_alike(
-    client: TestClient, read_engine: Engine, engine: Engine
+ITEM_SQL = """
+SELECT {dims}, f.item_code, SUM(f.det_item_fee_sumamt) AS amount, SUM(f.cnt) AS qty
+FROM setl_item_fact f
+WHERE f.setl_time >= :from AND f.setl_time < :to
+GROUP BY {dims}, f.item_code
+"""
+
+
+def item_sums(engine: Engine, dim: str, day: dt.date, *, base: bool) -> dict[Any, Any]:
+    """Every item's sums per group of one day, from the item facts or from the fee lines."""
+    n = len(DIMENSIONS[dim])
+    if base:
+        sql = TOP_SQL.format(dims=", ".join(BASE[dim][:n]))
+    else:
+        sql = ITEM_SQL.format(dims=", ".join(expr for _, expr in DIMENSIONS[dim]))
+    params = {"from": day, "to": day + dt.timedelta(days=1)}
+    with engine.connect() as conn:
+        rows = conn.execute(text(sql), params).all()
+    return {tuple(r)[: n + 1]: (Decimal(r.amount), Decimal(r.qty)) for r in rows}
+
+
+def test_an_http_settle_cancel_resettle_changes_item_facts_and_fee_lines_alike(
+    client: TestClient, engine: Engine
 ) -> None:
-    """Today's rows are shared with other tests: compare the whole day after the visit."""
+    """Today's rows are shared with other tests (some break the base tables on purpose),
+    so compare what this visit changes: per group and item, amount and quantity."""
     today = dt.date.today()
+    before = {
+        d: (item_sums(engine, d, today, base=False), item_sums(engine, d, today, base=True))
+        for d in DIMENSIONS
+    }
     settle_cancel_resettle_over_http(client)
     for d in DIMENSIONS:
-        assert top_items(read_engine, d, today, today) == base_top_items(engine, d, today, today), d
+        facts_delta = minus_sums(item_sums(engine, d, today, base=False), before[d][0])
+        lines_delta = minus_sums(item_sums(engine, d, today, base=True), before[d][1])
+        assert facts_delta == lines_delta, d
+        # the second settlement stands: its three items, drug 80.00, material 300.00, 90.00
+        assert sorted(v[0] for v in facts_delta.values()) == [
+            Decimal("80.00"),
+            Decimal("90.00"),
+            Decimal("300.00"),
+        ], d
+
+
+def minus_sums(after: dict[Any, Any], before: dict[Any, Any]) -> dict[Any, Any]:
+    zero = (Decimal(0), Decimal(0))
+    diff = {
+        k: tuple(a - b for a, b in zip(after.get(k, zero), before.get(k, zero), strict=True))
+        for k in after.keys() | before.keys()
+    }
+    return {k: v for k, v in diff.items() if any(v)}
