@@ -3,8 +3,8 @@
 `cost_report()` runs the SQL in analytics/sql/cost_*.sql in one snapshot: the sums from the
 cost rollup plus the facts recorded since it was folded (analytics/rollup.py), or from the
 analytic facts (v_setl_fact) for a grouping without a rollup; persons from the facts; top
-items from the period's fee lines. It derives the ratios from exact decimal sums;
-`to_csv()` / `to_html()` render it.
+items from the period's item facts (v_setl_item_fact). It derives the ratios from exact
+decimal sums; `to_csv()` / `to_html()` render it.
 """
 
 from __future__ import annotations
@@ -82,8 +82,6 @@ MEASURES = (
     "avg_inpatient_los",
 )
 RATIO = Decimal("0.0001")
-# top items: fee lines of a settlement in [from, to) are read from this long before `from`
-FEE_LOOKBACK = dt.timedelta(days=366)
 CENT = Decimal("0.01")
 
 
@@ -296,7 +294,7 @@ def cost_report(
     """`on_missing_rollup(dims)` is called when the grouping could have a rollup and has
     none yet (the API registers it for the worker)."""
     start, end = period(date_from, date_to)
-    params = {"from": start, "to": end, "fee_from": start - FEE_LOOKBACK}
+    params = {"from": start, "to": end}
     grouping = _grouping(group_by)
     with read_txn(read_engine) as txn:
         rows, source = _sums(

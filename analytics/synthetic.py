@@ -12,12 +12,13 @@ Money comes from the settlement service's own rules (`rules.settle`, Decimal), s
 settlements are exactly what 2207 would have stored for them: line splits, sums, deductible
 (per admission for inpatients; the yearly outpatient deductible is taken as met, since
 visits are generated out of time order), fund share, account and cash. Every settlement
-gets its analytic fact from `facts.settlement_fact`, the function 2207 uses.
+gets its analytic fact from `facts.settlement_fact` and its item facts from
+`facts.item_facts`, the functions 2207 uses.
 
 2 % of visits are cancelled the way the settlement service does it: the settlement row
 turns 'cancelled', a 'reversal' row with negated amounts is added, the fee lines go back
-to 'active' without setl_id or split, the visit is 'open' again, and the fact gains its
-negated row.
+to 'active' without setl_id or split, the visit is 'open' again, and the fact and the item
+facts (`facts.item_facts`, one row per item of the settlement) gain their negated rows.
 Not generated: account ledger rows, yearly accumulators, idempotency records; so the fund
 split pays from the basic fund only (no secondary fund or assistance in synthetic history).
 
@@ -44,7 +45,7 @@ from medhtap.analytics import bulkload
 from medhtap.platform import bulk
 from medhtap.platform.db import bulk_connection
 from medhtap.schema.base import table as core_table
-from medhtap.schema.facts import SettlementFact
+from medhtap.schema.facts import SettlementFact, SettlementItemFact
 from medhtap.schema.person import InsuredPerson
 from medhtap.schema.settlement import Settlement
 from medhtap.schema.visit import FeeDetail, Visit
@@ -101,11 +102,12 @@ TABLE_COLUMNS = {
     "psn_part_amt,acct_pay,psn_cash_pay,acct_balc_after,idempotency_key,policy_id,"
     + ",".join(rules.FUND_AMOUNTS),
     "setl_fact": ",".join(SettlementFact.__table__.columns.keys()),
+    "setl_item_fact": ",".join(SettlementItemFact.__table__.columns.keys()),
 }
 COLUMN_LISTS = {t: cols.split(",") for t, cols in TABLE_COLUMNS.items()}
 TABLES = {
     core_table(m).name: core_table(m)
-    for m in (InsuredPerson, Visit, FeeDetail, Settlement, SettlementFact)
+    for m in (InsuredPerson, Visit, FeeDetail, Settlement, SettlementFact, SettlementItemFact)
 }
 NULL = "\\N"
 
@@ -374,6 +376,12 @@ def generate(
             ((ln.item.item_kind, sp.amount) for ln, sp in zip(lines, m.lines, strict=True)),
         )
         chunk.add_row("setl_fact", facts.cancelled_fact(fact) if cancelled else fact)
+        items = facts.item_facts(
+            fact,
+            ((ln.item.item_code, sp.amount, ln.cnt) for ln, sp in zip(lines, m.lines, strict=True)),
+        )
+        for item in items:
+            chunk.add_row("setl_item_fact", item)
         if cancelled:
             # as 2208 does: the row stays (cancelled), a reversal row negates it, and the
             # fact gains its -1 row
@@ -393,6 +401,8 @@ def generate(
                 },
             )
             chunk.add_row("setl_fact", facts.reversal_fact(fact, f"RV{mdtrt_id}", cancel_at))
+            for item in facts.reversal_items(items):
+                chunk.add_row("setl_item_fact", item)
         else:
             chunk.add_row("settlement", setl)
     yield chunk

@@ -157,7 +157,6 @@ def measure_reads(
     params = {
         "from": start,
         "to": end,
-        "fee_from": start - reports.FEE_LOOKBACK,
         "from_day": start.date(),
         "to_day": end.date(),
     }

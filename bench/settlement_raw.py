@@ -174,6 +174,12 @@ def raw_settle(
         )
         ins = insert_of(fact_repo.FACT, list(fact))
         cur.execute(ins.sql, ins.params(fact))
+        cnts = {ln.feedetl_sn: ln.cnt for ln in lines}
+        items = facts.item_facts(
+            fact, ((ln.item_code, ln.amount, cnts[ln.feedetl_sn]) for ln in r.lines)
+        )
+        ins = insert_of(fact_repo.ITEM_FACT, list(items[0]))
+        cur.executemany(ins.sql, [ins.params(i) for i in items])
         detail_json = {
             "mdtrt_id": mdtrt_id,
             "idempotency_key": key,

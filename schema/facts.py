@@ -13,8 +13,9 @@ only place that knows how.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
-from sqlalchemy import DateTime, Index, SmallInteger, String
+from sqlalchemy import DECIMAL, DateTime, Index, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from medhtap.schema.base import DATETIME6, PARTITION_BY_MONTH, TABLE_ARGS, Base, Money
@@ -79,6 +80,36 @@ class SettlementFact(Base):
     drug_amt: Mapped[Money]  # the settled lines' amounts by catalog item kind
     material_amt: Mapped[Money]
     service_amt: Mapped[Money]
+
+
+class SettlementItemFact(Base):
+    """One row per (settlement, sign, catalog item): the item's lines of the settlement
+    summed, with the settlement's setl_time and the group keys a cost report groups by,
+    copied from its +1 fact. The cost report's top items read only this table (one pruned
+    setl_time range, no join to fee lines). A cancel adds the rows negated with sign -1 and
+    the same setl_time, so a period's sums count exactly the settlements that stand and
+    SUM(sign) > 0 says an item is in a standing settlement of the group. Computed by
+    services/settlement/facts.py (`item_facts`, `reversal_items`)."""
+
+    __tablename__ = "setl_item_fact"
+    __table_args__ = (PARTITION_BY_MONTH("setl_time"),)
+
+    setl_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    sign: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    item_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    setl_time: Mapped[dt.datetime] = mapped_column(DATETIME6, primary_key=True)
+    fixmedins_code: Mapped[str] = mapped_column(String(32))
+    hosp_lv: Mapped[int] = mapped_column(SmallInteger)
+    admdvs: Mapped[str] = mapped_column(String(6))
+    insutype: Mapped[str] = mapped_column(String(3))
+    med_type: Mapped[str] = mapped_column(String(16))
+    dept_name: Mapped[str] = mapped_column(String(64))
+    main_diag_code: Mapped[str] = mapped_column(String(16))
+    diag_chapter: Mapped[str] = mapped_column(String(8))
+    gend: Mapped[str] = mapped_column(String(1))
+    age_band: Mapped[str] = mapped_column(String(8))
+    det_item_fee_sumamt: Mapped[Money]  # the item's line amounts summed (negated on -1)
+    cnt: Mapped[Decimal] = mapped_column(DECIMAL(16, 4))  # its quantities summed
 
 
 class RiskWatermark(Base):

@@ -1,7 +1,7 @@
 """Every table of the one MedHTAP schema, importable in one line (Alembic, tests)."""
 
 from medhtap.schema.base import Base
-from medhtap.schema.facts import RiskWatermark, SettlementFact
+from medhtap.schema.facts import RiskWatermark, SettlementFact, SettlementItemFact
 from medhtap.schema.funds import FundPolicy, FundSegment, SetlDetail
 from medhtap.schema.ingest import IngestCheckpoint
 from medhtap.schema.national import NationalMessage
@@ -51,6 +51,7 @@ __all__ = [
     "SetlDetail",
     "Settlement",
     "SettlementFact",
+    "SettlementItemFact",
     "SyncDeadLetter",
     "SyncItemMap",
     "SyncPatient",

@@ -135,6 +135,21 @@ def report_fold(
     console.print(f"{len(folds)} rollups folded in {time.perf_counter() - started:.1f} s")
 
 
+@report_app.command("backfill-items")
+def report_backfill_items(
+    batch: Annotated[int, typer.Option(help="settlements per transaction")] = 2_000,
+) -> None:
+    """Give the standing settlements written before item facts existed (migration 0025)
+    their item facts, so the cost report's top items cover them."""
+    from medhtap.analytics import item_backfill
+
+    with _runtime() as runtime:
+        done = item_backfill.backfill(runtime.write_engine, batch)
+    console.print(
+        f"{done.settlements} settlements, {done.items} item facts, {done.batches} batches"
+    )
+
+
 @risk_app.command("run")
 def risk_run(
     date_from: Annotated[dt.datetime | None, typer.Option("--from", formats=["%Y-%m-%d"])] = None,

@@ -10,6 +10,9 @@ one, the -1 fact (`reversal_fact`); which of the pair comes first does not matte
 lines of a cancelled settlement went back to 'active' without setl_id (2208), so its fact
 counts the visit's active lines that no settlement holds.
 
+Each settlement also gets its item facts (`facts.item_facts`: one row per item code of
+those same lines, summed; a cancel's negated by `reversal_items`), in the same transaction.
+
 Facts are inserted with IGNORE: a settlement already there keeps the facts it has, and a
 re-import of history loaded before facts were written adds the missing ones. recorded_at
 is NOW(6), the time the facts reached the platform (analytics/rollup.py relies on it).
@@ -23,14 +26,19 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from medhtap.platform import bulk
 from medhtap.schema.base import table
-from medhtap.schema.facts import SettlementFact
+from medhtap.schema.facts import SettlementFact, SettlementItemFact
+from medhtap.schema.settlement import Settlement
 from medhtap.services.settlement import facts
 from medhtap.services.settlement.rules import SETTLEMENT_AMOUNTS
 
 log = logging.getLogger(__name__)
 
 FACT_COLUMNS = tuple(table(SettlementFact).columns.keys())
+ITEM_COLUMNS = tuple(table(SettlementItemFact).columns.keys())
+SETTLEMENT_KEYS = bulk.keys_per_row(table(Settlement))
+FACT_KEYS = bulk.keys_per_row(table(SettlementFact))
 SETTLEMENT = (
     "setl_id",
     "setl_type",
@@ -49,6 +57,10 @@ IN_CHUNK = 2_000  # values per IN list
 INSERT_CHUNK = 2_000  # facts per INSERT statement
 # a settlement row writes at most two facts (a cancelled one: its +1 and -1)
 FACTS_PER_ROW = 2
+# and item facts, one per item of its lines (a cancelled one twice): a batch of settlements
+# is sized for this many items each (load.keys_per_row); more, and `record` refuses the
+# batch rather than pass the transaction key limit (platform/bulk.py)
+ITEMS_PER_ROW = 16
 
 
 def _select(cur: Any, sql: str, values: Iterable[Any]) -> list[dict[str, Any]]:
@@ -92,8 +104,11 @@ def _pairs(
     return {o: (origs[o], r) for o, r in reversals.items() if o in origs}
 
 
-def _plus_facts(cur: Any, setls: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The +1 fact of each settlement, as 2207 computes it."""
+Plus = tuple[dict[str, Any], list[dict[str, Any]]]  # a +1 fact and its +1 item facts
+
+
+def _plus_facts(cur: Any, setls: Sequence[dict[str, Any]]) -> dict[str, Plus]:
+    """The +1 fact and item facts of each settlement, as 2207 computes them."""
     if not setls:
         return {}
     visits = {
@@ -124,7 +139,7 @@ def _plus_facts(cur: Any, setls: Sequence[dict[str, Any]]) -> dict[str, dict[str
     lines: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for ln in _select(
         cur,
-        "SELECT mdtrt_id, setl_id, fee_status, item_code, det_item_fee_sumamt FROM fee_detail "
+        "SELECT mdtrt_id, setl_id, fee_status, item_code, det_item_fee_sumamt, cnt FROM fee_detail "
         "WHERE mdtrt_id IN ({})",
         visits,
     ):
@@ -152,42 +167,46 @@ def _plus_facts(cur: Any, setls: Sequence[dict[str, Any]]) -> dict[str, dict[str
             ]
         else:
             held = [ln for ln in lines[s["mdtrt_id"]] if ln["setl_id"] == s["setl_id"]]
-        out[s["setl_id"]] = facts.settlement_fact(
+        fact = facts.settlement_fact(
             s,
             visit,
             person,
             places[visit["main_diag_code"]],
             ((kinds[ln["item_code"]], ln["det_item_fee_sumamt"]) for ln in held),
         )
+        items = facts.item_facts(
+            fact, ((ln["item_code"], ln["det_item_fee_sumamt"], ln["cnt"]) for ln in held)
+        )
+        out[s["setl_id"]] = (fact, items)
     return out
 
 
-def build(cur: Any, setl_ids: Iterable[str]) -> list[dict[str, Any]]:
-    """The facts of the stored settlements `setl_ids` (and of the cancels they belong to)."""
+def build(cur: Any, setl_ids: Iterable[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The facts and the item facts of the stored settlements `setl_ids` (and of the
+    cancels they belong to)."""
     batch = _settlements(cur, "setl_id IN ({})", setl_ids)
     pairs = _pairs(cur, batch)
     normal = [s for s in batch if s["setl_type"] != "reversal"]
     need = {s["setl_id"]: s for s in normal} | {o: p[0] for o, p in pairs.items()}
     plus = _plus_facts(cur, list(need.values()))
-    rows = [
-        facts.cancelled_fact(plus[s["setl_id"]])
-        if s["setl_status"] == "cancelled"
-        else plus[s["setl_id"]]
-        for s in normal
-        if s["setl_id"] in plus
-    ]
+    rows, items = [], []
+    for s in normal:
+        if s["setl_id"] in plus:
+            fact, its = plus[s["setl_id"]]
+            rows.append(facts.cancelled_fact(fact) if s["setl_status"] == "cancelled" else fact)
+            items += its
     for orig_id, (_, rev) in pairs.items():
         if orig_id in plus:
             when: dt.datetime = rev["setl_time"]
-            rows.append(facts.reversal_fact(plus[orig_id], rev["setl_id"], when))
-    return rows
+            fact, its = plus[orig_id]
+            rows.append(facts.reversal_fact(fact, rev["setl_id"], when))
+            items += facts.reversal_items(its)
+    return rows, items
 
 
-def insert(cur: Any, rows: Sequence[dict[str, Any]]) -> int:
-    """INSERT IGNORE the facts, recorded now; facts inserted."""
-    cols = [c for c in FACT_COLUMNS if c != "recorded_at"]
-    head = f"INSERT IGNORE INTO setl_fact ({', '.join(cols)}, recorded_at) VALUES "
-    one = "(" + ", ".join(["%s"] * len(cols)) + ", NOW(6))"
+def _insert(cur: Any, name: str, cols: Sequence[str], tail: str, rows: Sequence[Any]) -> int:
+    head = f"INSERT IGNORE INTO {name} ({', '.join(cols)}{tail and ', recorded_at'}) VALUES "
+    one = "(" + ", ".join(["%s"] * len(cols)) + (", NOW(6))" if tail else ")")
     done = 0
     for i in range(0, len(rows), INSERT_CHUNK):
         part = rows[i : i + INSERT_CHUNK]
@@ -196,6 +215,34 @@ def insert(cur: Any, rows: Sequence[dict[str, Any]]) -> int:
     return done
 
 
+def insert(cur: Any, rows: Sequence[dict[str, Any]]) -> int:
+    """INSERT IGNORE the facts, recorded now; facts inserted."""
+    cols = [c for c in FACT_COLUMNS if c != "recorded_at"]
+    return _insert(cur, "setl_fact", cols, "NOW(6)", rows)
+
+
+def insert_items(cur: Any, rows: Sequence[dict[str, Any]]) -> int:
+    """INSERT IGNORE the item facts; item facts inserted."""
+    return _insert(cur, "setl_item_fact", ITEM_COLUMNS, "", rows)
+
+
+class TooManyItems(ValueError):
+    """A batch's settlements have more item facts than its transaction was sized for."""
+
+
 def record(cur: Any, setl_ids: Iterable[str]) -> int:
-    """Build and insert the facts of a batch of stored settlements; facts inserted."""
-    return insert(cur, build(cur, setl_ids))
+    """Build and insert the facts and item facts of a batch of stored settlements; facts
+    inserted (item facts not counted)."""
+    ids = list(setl_ids)
+    rows, items = build(cur, ids)
+    # the transaction's keys: the settlement rows, their facts, their item facts, and
+    # room for the checkpoint (load.rows_per_txn)
+    budget = bulk.MAX_TXN_KEYS - 100 - len(ids) * SETTLEMENT_KEYS - len(rows) * FACT_KEYS
+    if len(items) > budget:
+        raise TooManyItems(
+            f"{len(ids)} settlements have {len(items)} item facts, more than the {budget} "
+            "keys left in their transaction: import settlements in smaller batches"
+        )
+    done = insert(cur, rows)
+    insert_items(cur, items)
+    return done

@@ -17,7 +17,7 @@ from medhtap.platform.db import bulk_connection
 from medhtap.platform.settings import Settings
 from medhtap.platform.tx import RETRYABLE_CODES, error_code, is_region_error
 from medhtap.schema.base import table
-from medhtap.schema.facts import SettlementFact
+from medhtap.schema.facts import SettlementFact, SettlementItemFact
 
 from . import facts
 from .errors import IngestError
@@ -58,10 +58,13 @@ retrying = Retrying(
 
 def keys_per_row(spec: TableSpec) -> int:
     """The keys one row of `spec` writes in its batch's transaction: its own and, for a
-    settlement, those of the facts it gets (facts.py)."""
+    settlement, those of the facts and item facts it gets (facts.py)."""
     keys = bulk.keys_per_row(spec.table)
     if spec.name == "settlement":
         keys += facts.FACTS_PER_ROW * bulk.keys_per_row(table(SettlementFact))
+        keys += (
+            facts.FACTS_PER_ROW * facts.ITEMS_PER_ROW * bulk.keys_per_row(table(SettlementItemFact))
+        )
     return keys
 
 

@@ -92,4 +92,7 @@ def compute(
     )
     result = funds.with_funds(basic, split)
     kinds = {ln.item.item_code: ln.item.item_kind for ln in lines}
-    return Computed(result, split, policy.policy_id, inst.hosp_lv, day.year, acc is not None, kinds)
+    cnts = {ln.feedetl_sn: ln.cnt for ln in lines}
+    return Computed(
+        result, split, policy.policy_id, inst.hosp_lv, day.year, acc is not None, kinds, cnts
+    )

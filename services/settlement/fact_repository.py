@@ -1,18 +1,20 @@
-"""Writes of analytic facts (schema/facts.py) inside the settlement's own transaction."""
+"""Writes of analytic facts (schema/facts.py) inside the settlement's own transaction: the
+settlement's fact and its item facts (one multi-row INSERT each)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from medhtap.platform.prepared import insert_rows
+from medhtap.platform.prepared import Query, insert_rows
 from medhtap.schema.base import table
-from medhtap.schema.facts import SettlementFact
+from medhtap.schema.facts import SettlementFact, SettlementItemFact
 from medhtap.schema.reference import CatalogItem, Diagnosis
 from medhtap.services.settlement import facts
 from medhtap.services.settlement.rules import SETTLEMENT_AMOUNTS
@@ -20,6 +22,7 @@ from medhtap.services.settlement.rules import SETTLEMENT_AMOUNTS
 log = logging.getLogger(__name__)
 
 FACT = table(SettlementFact)
+ITEM_FACT = table(SettlementItemFact)
 ITEM = table(CatalogItem)
 DIAG = table(Diagnosis)
 # Built once with bind parameters: per-call statement construction was a large share of a
@@ -36,6 +39,13 @@ CLEAR_STANDING = (
     .values(standing=0)
 )
 
+
+# A settlement's +1 item facts: one range of the clustered key, in its setl_time partition.
+PLUS_ITEMS = Query(
+    f"SELECT {', '.join(ITEM_FACT.columns.keys())} FROM setl_item_fact "
+    "WHERE setl_id = %s AND sign = 1 AND setl_time = %s ORDER BY item_code"
+)
+ITEM_COLUMNS = tuple(ITEM_FACT.columns.keys())
 
 SETTLEMENT_FIELDS = ("setl_id", "setl_time", "fixmedins_code", "hosp_lv", "insutype", "med_type")
 
@@ -60,10 +70,13 @@ def record_settlement(
     person: Any,
     lines: Iterable[Any],
     kinds: Mapping[str, str],
+    cnts: Mapping[str, Decimal],
 ) -> dict[str, Any]:
-    """Insert the +1 fact of a settlement. `setl` has the settlement's fields as attributes
-    (the service's answer), `lines` are its splits (item_code, amount), `kinds` the catalog
-    kind of each item code (read with the lines, so not read again here)."""
+    """Insert the +1 fact of a settlement and its +1 item facts. `setl` has the
+    settlement's fields as attributes (the service's answer), `lines` are its splits
+    (feedetl_sn, item_code, amount), `kinds` the catalog kind of each item code and `cnts`
+    the quantity of each line (read with the lines, so not read again here)."""
+    lines = list(lines)
     values = {k: getattr(setl, k) for k in (*SETTLEMENT_FIELDS, *SETTLEMENT_AMOUNTS)}
     diag = diag_place(session, visit.main_diag_code)
     row = facts.settlement_fact(
@@ -74,12 +87,14 @@ def record_settlement(
         ((kinds[ln.item_code], ln.amount) for ln in lines),
     )
     insert_rows(session, FACT, [row])
+    items = facts.item_facts(row, ((ln.item_code, ln.amount, cnts[ln.feedetl_sn]) for ln in lines))
+    insert_rows(session, ITEM_FACT, items)
     return row
 
 
 def record_cancel(session: Session, orig: Row[Any], rev_setl_id: str, when: dt.datetime) -> None:
     """Insert the -1 fact of a cancelled settlement (`orig`, its row), its +1 fact negated,
-    and clear the +1 fact's `standing`.
+    clear the +1 fact's `standing`, and insert its +1 item facts negated.
 
     A settlement written before facts existed has none; it gets no -1 either, so every
     report stays consistent."""
@@ -95,3 +110,7 @@ def record_cancel(session: Session, orig: Row[Any], rev_setl_id: str, when: dt.d
         return
     insert_rows(session, FACT, [facts.reversal_fact(fact._mapping, rev_setl_id, when)])
     session.execute(CLEAR_STANDING, {"b_setl_id": orig.setl_id, "b_setl_time": orig.setl_time})
+    # a settlement written before item facts existed has none, and gets no -1 ones either
+    plus = PLUS_ITEMS.all(session, (orig.setl_id, orig.setl_time))
+    items = [dict(zip(ITEM_COLUMNS, r, strict=True)) for r in plus]
+    insert_rows(session, ITEM_FACT, facts.reversal_items(items))

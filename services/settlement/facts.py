@@ -2,8 +2,10 @@
 
 One function computes the row that schema/facts.py describes, from what a settlement has at
 hand: the settlement's values, the visit, the person, the diagnosis' block and chapter and
-the settled lines' item kinds. The settlement service, the synthetic loader and the tests
-all call it, so a fact means the same thing wherever it was written.
+the settled lines' item kinds; and the item facts (`item_facts`: one row per item code of
+the settled lines, with the fact's group keys), and what a cancel adds for both. The
+settlement service, the synthetic loader, the ingest and the tests all call them, so a fact
+means the same thing wherever it was written.
 """
 
 from __future__ import annotations
@@ -130,3 +132,52 @@ def cancelled_fact(fact: Mapping[Any, Any]) -> dict[str, Any]:
     if fact["sign"] != 1:
         raise ValueError("only a settlement's +1 fact is cancelled")
     return {**fact, "standing": 0}
+
+
+# The +1 fact's group keys an item fact copies (schema/facts.py SettlementItemFact): every
+# column a cost report groups by (analytics/reports.py DIMENSIONS; month is setl_time's).
+ITEM_KEYS = (
+    "setl_time",
+    "fixmedins_code",
+    "hosp_lv",
+    "admdvs",
+    "insutype",
+    "med_type",
+    "dept_name",
+    "main_diag_code",
+    "diag_chapter",
+    "gend",
+    "age_band",
+)
+ITEM_SUMS = ("det_item_fee_sumamt", "cnt")
+
+
+def item_facts(
+    fact: Mapping[Any, Any], lines: Iterable[tuple[str, Decimal, Decimal]]
+) -> list[dict[str, Any]]:
+    """The +1 item facts of a settlement: one per item code of its settled lines
+    (item_code, amount, quantity), amounts and quantities summed, with the group keys of
+    its +1 fact; in item_code order."""
+    if fact["sign"] != 1:
+        raise ValueError("item facts come from a settlement's +1 fact")
+    sums: dict[str, list[Decimal]] = {}
+    for code, amount, cnt in lines:
+        s = sums.setdefault(code, [ZERO, Decimal(0)])
+        s[0] += amount
+        s[1] += cnt
+    keys = {k: fact[k] for k in ITEM_KEYS}
+    return [
+        {"setl_id": fact["setl_id"], "sign": 1, "item_code": code, **keys}
+        | {"det_item_fee_sumamt": amount, "cnt": cnt}
+        for code, (amount, cnt) in sorted(sums.items())
+    ]
+
+
+def reversal_items(items: Iterable[Mapping[Any, Any]]) -> list[dict[str, Any]]:
+    """The -1 item facts a cancel adds: the same keys and setl_time, the sums negated."""
+    out = []
+    for item in items:
+        if item["sign"] != 1:
+            raise ValueError("only a settlement's +1 item facts can be reversed")
+        out.append({**item, "sign": -1} | {k: -Decimal(item[k]) for k in ITEM_SUMS})
+    return out

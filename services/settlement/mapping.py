@@ -24,6 +24,7 @@ class Computed:
     year: int
     accumulator_exists: bool
     item_kinds: dict[str, str] = field(default_factory=dict)  # item_code -> catalog kind
+    line_cnt: dict[str, Decimal] = field(default_factory=dict)  # feedetl_sn -> quantity
 
 
 # The answer is built once from values the rules already typed (Decimal, str, datetime),

@@ -108,7 +108,7 @@ def settle_unit(
         repo.set_balance(session, person.psn_no, balance_after)
         repo.ledger(session, person.psn_no, setl_id, -r.acct_pay, balance_after)
     repo.set_visit_status(session, mdtrt_id, "settled")
-    facts.record_settlement(session, out, visit, person, r.lines, c.item_kinds)
+    facts.record_settlement(session, out, visit, person, r.lines, c.item_kinds, c.line_cnt)
     repo.audit(
         session,
         caller.actor,

@@ -73,3 +73,37 @@ def test_a_settlement_and_its_reversal_sum_to_zero_in_every_group(amounts: dict)
     assert {k: minus[k] for k in same} == {k: plus[k] for k in same}
     with pytest.raises(ValueError):
         facts.reversal_fact(minus, "R2", BEGIN)
+
+
+def test_item_facts_sum_an_items_lines_and_copy_the_facts_group_keys() -> None:
+    plus = fact(medfee_sumamt=D("16.75"))
+    lines = [("B", D("10.00"), D("2")), ("A", D("5.50"), D("1")), ("B", D("1.25"), D("0.5"))]
+    items = facts.item_facts(plus, lines)
+    assert [(i["item_code"], i["det_item_fee_sumamt"], i["cnt"]) for i in items] == [
+        ("A", D("5.50"), D("1")),
+        ("B", D("11.25"), D("2.5")),
+    ]
+    for i in items:
+        assert (i["setl_id"], i["sign"]) == ("S1", 1)
+        assert {k: i[k] for k in facts.ITEM_KEYS} == {k: plus[k] for k in facts.ITEM_KEYS}
+    with pytest.raises(ValueError):
+        facts.item_facts(facts.reversal_fact(plus, "R1", BEGIN), lines)
+
+
+@given(st.lists(st.tuples(st.sampled_from("ABC"), money, money), max_size=12))
+def test_item_facts_and_their_reversal_sum_to_zero_and_keep_the_line_totals(lines: list) -> None:
+    items = facts.item_facts(fact(), lines)
+    assert sum((i["det_item_fee_sumamt"] for i in items), D(0)) == sum(
+        (a for _, a, _ in lines), D(0)
+    )
+    assert sum((i["cnt"] for i in items), D(0)) == sum((q for _, _, q in lines), D(0))
+    minus = facts.reversal_items(items)
+    for p, m in zip(items, minus, strict=True):
+        assert p["sign"] + m["sign"] == 0
+        assert all(p[k] + m[k] == 0 for k in facts.ITEM_SUMS)
+        assert {k: m[k] for k in ("setl_id", "item_code", *facts.ITEM_KEYS)} == {
+            k: p[k] for k in ("setl_id", "item_code", *facts.ITEM_KEYS)
+        }
+    if minus:
+        with pytest.raises(ValueError):
+            facts.reversal_items(minus)

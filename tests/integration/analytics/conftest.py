@@ -27,6 +27,7 @@ from medhtap.schema.models import (
     InsuredPerson,
     Settlement,
     SettlementFact,
+    SettlementItemFact,
     Visit,
 )
 from medhtap.services.settlement import facts, rules
@@ -233,6 +234,14 @@ class Factory:
                 # reach the platform (the rollups' watermark relies on it)
                 fact["recorded_at"] = dt.datetime.now()
                 conn.execute(insert(SettlementFact.__table__).values(fact))
+                items = facts.item_facts(
+                    fact,
+                    [
+                        (ln.item.item_code, s.amount, ln.cnt)
+                        for ln, s in zip(lines_in, m.lines, strict=True)
+                    ],
+                )
+                conn.execute(insert(SettlementItemFact.__table__), items)
         visit = SettledVisit(mdtrt_id, setl_id, psn_no)
         if settle and cancel:
             self.cancel(visit, setl_time + dt.timedelta(hours=1))
@@ -241,8 +250,9 @@ class Factory:
     def cancel(self, visit: SettledVisit, cancel_at: dt.datetime) -> None:
         """As the settlement service cancels (2208): the row stays, marked, a reversal row
         with negated amounts is added, the fact gains its -1 row and loses `standing`, the
-        lines go back to active and the visit reopens."""
+        item facts gain their -1 rows, the lines go back to active and the visit reopens."""
         s, f, fd = Settlement.__table__, SettlementFact.__table__, FeeDetail.__table__
+        it = SettlementItemFact.__table__
         with self.engine.begin() as conn:
             row = dict(conn.execute(s.select().where(s.c.setl_id == visit.setl_id)).one()._mapping)
             fact = (
@@ -274,6 +284,10 @@ class Factory:
             conn.execute(
                 update(f).where(f.c.setl_id == visit.setl_id, f.c.sign == 1).values(standing=0)
             )
+            plus = conn.execute(it.select().where(it.c.setl_id == visit.setl_id, it.c.sign == 1))
+            minus = facts.reversal_items([r._mapping for r in plus])
+            if minus:
+                conn.execute(insert(it), minus)
             conn.execute(
                 update(fd)
                 .where(fd.c.mdtrt_id == visit.mdtrt_id)

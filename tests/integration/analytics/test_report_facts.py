@@ -240,3 +240,108 @@ def test_the_totals_and_the_trend_equal_the_base_tables_too(
     for i, m in enumerate(MEASURES):
         if m != "persons":  # not additive over groups
             assert rep.totals[m] == sum(v[i] for v in months.values()), m
+
+
+TOP_SQL = """
+SELECT {dims}, fd.item_code, SUM(fd.det_item_fee_sumamt) AS amount, SUM(fd.cnt) AS qty
+FROM settlement s
+JOIN fee_detail fd ON fd.setl_id = s.setl_id AND fd.fee_status = 'settled'
+JOIN visit v ON v.mdtrt_id = s.mdtrt_id
+JOIN insured_person p ON p.psn_no = s.psn_no
+JOIN (SELECT s2.setl_id,
+             TIMESTAMPDIFF(YEAR, p2.brdy, DATE(v2.begntime)) AS age
+      FROM settlement s2 JOIN visit v2 ON v2.mdtrt_id = s2.mdtrt_id
+      JOIN insured_person p2 ON p2.psn_no = s2.psn_no) a ON a.setl_id = s.setl_id
+LEFT JOIN institution i ON i.fixmedins_code = s.fixmedins_code
+LEFT JOIN diagnosis d ON d.diag_code = v.main_diag_code
+WHERE s.setl_type = 'normal' AND s.setl_status = 'settled'
+  AND s.setl_time >= :from AND s.setl_time < :to
+GROUP BY {dims}, fd.item_code
+"""
+
+
+def base_top_items(engine: Engine, dim: str, start: dt.date, end: dt.date) -> dict[Any, Any]:
+    """Top 10 items per group from the settled fee lines of the standing settlements."""
+    sql = TOP_SQL.format(dims=", ".join(BASE[dim]))
+    params = {"from": start, "to": end + dt.timedelta(days=1)}
+    with engine.connect() as conn:
+        rows = conn.execute(text(sql), params).all()
+    n = len(BASE[dim])
+    groups: dict[Any, list[tuple[str, Decimal, Decimal]]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r)[:n], []).append((r.item_code, Decimal(r.amount), r.qty))
+    return {
+        k: [(c, a, q) for c, a, q in sorted(v, key=lambda t: (-t[1], t[0]))[:10]]
+        for k, v in groups.items()
+    }
+
+
+def top_items(read_engine: Engine, dim: str, start: dt.date, end: dt.date) -> dict[Any, Any]:
+    rep = cost_report(read_engine, start, end, [dim], top_items=True)
+    return {
+        tuple(g[k] for k in rep.key_columns): [
+            (t["item_code"], t["amount"], t["qty"]) for t in g["top_items"]
+        ]
+        for g in rep.groups
+    }
+
+
+@pytest.mark.parametrize("dim", list(DIMENSIONS))
+def test_top_items_equal_an_independent_query_over_the_fee_lines(
+    dim: str, seeded: None, window, read_engine: Engine, engine: Engine
+) -> None:
+    start, end = window.date_from, window.date_to
+    assert top_items(read_engine, dim, start, end) == base_top_items(engine, dim, start, end)
+
+
+ITEM_SQL = """
+SELECT {dims}, f.item_code, SUM(f.det_item_fee_sumamt) AS amount, SUM(f.cnt) AS qty
+FROM setl_item_fact f
+WHERE f.setl_time >= :from AND f.setl_time < :to
+GROUP BY {dims}, f.item_code
+"""
+
+
+def item_sums(engine: Engine, dim: str, day: dt.date, *, base: bool) -> dict[Any, Any]:
+    """Every item's sums per group of one day, from the item facts or from the fee lines."""
+    n = len(DIMENSIONS[dim])
+    if base:
+        sql = TOP_SQL.format(dims=", ".join(BASE[dim][:n]))
+    else:
+        sql = ITEM_SQL.format(dims=", ".join(expr for _, expr in DIMENSIONS[dim]))
+    params = {"from": day, "to": day + dt.timedelta(days=1)}
+    with engine.connect() as conn:
+        rows = conn.execute(text(sql), params).all()
+    return {tuple(r)[: n + 1]: (Decimal(r.amount), Decimal(r.qty)) for r in rows}
+
+
+def test_an_http_settle_cancel_resettle_changes_item_facts_and_fee_lines_alike(
+    client: TestClient, engine: Engine
+) -> None:
+    """Today's rows are shared with other tests (some break the base tables on purpose),
+    so compare what this visit changes: per group and item, amount and quantity."""
+    today = dt.date.today()
+    before = {
+        d: (item_sums(engine, d, today, base=False), item_sums(engine, d, today, base=True))
+        for d in DIMENSIONS
+    }
+    settle_cancel_resettle_over_http(client)
+    for d in DIMENSIONS:
+        facts_delta = minus_sums(item_sums(engine, d, today, base=False), before[d][0])
+        lines_delta = minus_sums(item_sums(engine, d, today, base=True), before[d][1])
+        assert facts_delta == lines_delta, d
+        # the second settlement stands: its three items, drug 80.00, material 300.00, 90.00
+        assert sorted(v[0] for v in facts_delta.values()) == [
+            Decimal("80.00"),
+            Decimal("90.00"),
+            Decimal("300.00"),
+        ], d
+
+
+def minus_sums(after: dict[Any, Any], before: dict[Any, Any]) -> dict[Any, Any]:
+    zero = (Decimal(0), Decimal(0))
+    diff = {
+        k: tuple(a - b for a, b in zip(after.get(k, zero), before.get(k, zero), strict=True))
+        for k in after.keys() | before.keys()
+    }
+    return {k: v for k, v in diff.items() if any(v)}

@@ -47,6 +47,22 @@ def test_loads_consistent_rows_once_per_seed(engine: Engine) -> None:
         "standing": "SELECT COUNT(*) FROM setl_fact f JOIN settlement s "
         "ON s.setl_id = f.setl_id WHERE f.psn_no LIKE 'SY907%' "
         "AND f.standing <> IF(f.sign = 1 AND s.setl_status = 'settled', 1, 0)",
+        # item facts: the settled lines of each standing settlement summed per item, both
+        # ways; with the -1 rows, a settlement's item facts sum to its net fact
+        "item fact != its lines": "SELECT COUNT(*) FROM setl_item_fact i JOIN settlement s "
+        "ON s.setl_id = i.setl_id AND s.setl_status = 'settled' LEFT JOIN (SELECT setl_id, "
+        "item_code, SUM(det_item_fee_sumamt) a, SUM(cnt) q FROM fee_detail WHERE "
+        "fee_status = 'settled' AND mdtrt_id LIKE '%S907V%' GROUP BY setl_id, item_code) l "
+        "ON l.setl_id = i.setl_id AND l.item_code = i.item_code WHERE i.setl_id LIKE '%S907V%' "
+        "AND (i.sign <> 1 OR l.setl_id IS NULL OR l.a <> i.det_item_fee_sumamt OR l.q <> i.cnt)",
+        "lines without an item fact": "SELECT COUNT(*) FROM fee_detail l LEFT JOIN "
+        "setl_item_fact i ON i.setl_id = l.setl_id AND i.item_code = l.item_code AND i.sign = 1 "
+        "WHERE l.mdtrt_id LIKE '%S907V%' AND l.fee_status = 'settled' AND i.setl_id IS NULL",
+        "item facts != net fact": "SELECT COUNT(*) FROM (SELECT setl_id, SUM(medfee_sumamt) m "
+        "FROM setl_fact WHERE psn_no LIKE 'SY907%' GROUP BY setl_id) f LEFT JOIN (SELECT "
+        "setl_id, SUM(det_item_fee_sumamt) a, SUM(sign) n FROM setl_item_fact WHERE setl_id "
+        "LIKE '%S907V%' GROUP BY setl_id) i ON i.setl_id = f.setl_id "
+        "WHERE COALESCE(i.a, 0) <> f.m",
         # recorded when loaded, not at the (historical) settlement time: the rollups'
         # watermark relies on it
         "recorded before the load": "SELECT COUNT(*) FROM setl_fact WHERE psn_no LIKE 'SY907%' "

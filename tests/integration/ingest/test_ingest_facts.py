@@ -20,13 +20,16 @@ SEED = 733
 VISITS = 400
 COLUMNS = synthetic.COLUMN_LISTS["setl_fact"]
 COMPARED = [c for c in COLUMNS if c != "recorded_at"]
+ITEM_COLUMNS = synthetic.COLUMN_LISTS["setl_item_fact"]
 
 
-def generated_facts(engine: Engine) -> dict[tuple[str, int], dict[str, str]]:
-    """The facts the synthetic city computed (facts.settlement_fact, as 2207 does) for the
-    exports that samples.write_exports makes of the same seed."""
+def generated_facts(engine: Engine, table: str = "setl_fact") -> dict[tuple[Any, ...], Any]:
+    """The facts (or item facts) the synthetic city computed (facts.settlement_fact and
+    facts.item_facts, as 2207 does) for the exports that samples.write_exports makes of the
+    same seed."""
     ref = synthetic.read_reference(engine)
-    out = {}
+    out: dict[tuple[Any, ...], Any] = {}
+    columns = synthetic.COLUMN_LISTS[table]
     for chunk in synthetic.generate(
         ref,
         visits=VISITS,
@@ -36,10 +39,20 @@ def generated_facts(engine: Engine) -> dict[tuple[str, int], dict[str, str]]:
         persons=max(10, VISITS // 5),
         chunk_visits=2_000,
     ):
-        for line in chunk.rows["setl_fact"]:
-            row = dict(zip(COLUMNS, line.split("\t"), strict=True))
-            out[row["setl_id"], int(row["sign"])] = row
+        for line in chunk.rows[table]:
+            row = dict(zip(columns, line.split("\t"), strict=True))
+            key = (row["setl_id"], int(row["sign"]), row.get("item_code"))
+            out[key[: 3 if table == "setl_item_fact" else 2]] = row
     return out
+
+
+def stored_items(engine: Engine) -> dict[tuple[Any, ...], dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(f"SELECT {', '.join(ITEM_COLUMNS)} FROM setl_item_fact WHERE setl_id LIKE :p"),
+            {"p": f"%S{SEED:03d}V%"},
+        ).all()
+    return {(r.setl_id, int(r.sign), r.item_code): dict(r._mapping) for r in rows}
 
 
 def same(stored: Any, generated: str) -> bool:
@@ -86,6 +99,12 @@ class TestImportedSettlementsGetFacts:
             diff = [c for c in COMPARED if not same(got[key][c], fact[c])]
             assert not diff, (key, {c: (got[key][c], fact[c]) for c in diff})
             assert got[key]["recorded_at"] >= before  # recorded when imported
+        # and its item facts, as 2207 and 2208 write them
+        want_items, got_items = generated_facts(engine, "setl_item_fact"), stored_items(engine)
+        assert set(got_items) == set(want_items) and want_items
+        for key, item in want_items.items():
+            diff = [c for c in ITEM_COLUMNS if not same(got_items[key][c], item[c])]
+            assert not diff, (key, {c: (got_items[key][c], item[c]) for c in diff})
 
         # And a re-import of history that lost its facts (imported before facts existed)
         # adds the missing ones, and nothing twice
