@@ -48,7 +48,7 @@ UNPARTITIONED = "no partitioning"  # a variant made by create_unpartitioned, not
 VARIANTS: dict[str, list[tuple[str, str | None]]] = {
     "fee_detail": [
         ("as migrated", None),
-        ("- ix_fee_detail_item_code", "DROP INDEX ix_fee_detail_item_code"),
+        # ix_fee_detail_item_code is gone (migration 0026; bench/load_speed.py measures it)
         (
             "- uq_fee_detail_mdtrt_id_feedetl_sn (global)",
             "DROP INDEX uq_fee_detail_mdtrt_id_feedetl_sn",

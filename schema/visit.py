@@ -45,7 +45,7 @@ class FeeDetail(Base):
         CheckConstraint("fee_status IN ('active', 'revoked', 'settled')", name="fee_status"),
         # GLOBAL in the migration: unique across all monthly partitions.
         Index("uq_fee_detail_mdtrt_id_feedetl_sn", "mdtrt_id", "feedetl_sn", unique=True),
-        Index("ix_fee_detail_item_code", "item_code"),
+        # no index on item_code: no plan reads one, and it cost every load (migration 0026)
         PARTITION_BY_MONTH("fee_ocur_time"),
     )
 

@@ -12,9 +12,10 @@ from medhtap.services.ingest.spec import TABLES
 
 class TestBatchRows:
     def test_a_batch_of_fee_lines_writes_at_most_the_key_limit(self) -> None:
-        # the record, the global unique key, the item index: 3 keys a line
+        # the record and the global unique key: 2 keys a line (migration 0026)
         spec = TABLES["fee_detail"]
-        assert load.rows_per_txn(spec) * 3 <= bulk.MAX_TXN_KEYS
+        assert load.keys_per_row(spec) == 2
+        assert load.rows_per_txn(spec) * 2 <= bulk.MAX_TXN_KEYS
 
     def test_a_settlement_counts_the_keys_of_its_facts(self) -> None:
         assert load.keys_per_row(TABLES["settlement"]) > bulk.keys_per_row(
