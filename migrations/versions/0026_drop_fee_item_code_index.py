@@ -12,7 +12,7 @@ Each fee line now writes two keys, so a LOAD DATA part holds twice the rows unde
 bulk.MAX_TXN_KEYS.
 
 Revision ID: 0026
-Revises: 0024
+Revises: 0025
 """
 
 from collections.abc import Sequence
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0026"
-down_revision: str | None = "0024"
+down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
