@@ -20,8 +20,8 @@ PLAIN = [("XA01BAA001", "2", "35.50"), ("XR06AEA012", "1", "50.00")]  # no inter
 CT = [("S210300001", "1", "200.00")]  # an exam with an interval of 7 days (R005)
 # One 2207 of two lines, account used, no review hit: SET TRANSACTION, the key's INSERT,
 # visit, person, lines, accumulators, settlement, lines' UPDATE, accumulator, fund detail,
-# balance, ledger, visit status, fact, audit, the key's UPDATE, COMMIT.
-SETTLEMENT = 17
+# balance, ledger, visit status, fact, item facts, audit, the key's UPDATE, COMMIT.
+SETTLEMENT = 18
 
 
 @pytest.fixture
