@@ -132,6 +132,16 @@ def ingest(s: Settings, path: Path, rejects: Path) -> tuple[float, str]:
     return took, line.split("write path:", 1)[-1].strip()
 
 
+def count_rows(s: Settings, table: str) -> int:
+    conn = load.connect(s)
+    try:
+        cur = conn.cursor()
+        cur.execute(f"SELECT COUNT(*) FROM `{table}`")
+        return int(cur.fetchone()[0])
+    finally:
+        conn.close()
+
+
 def insert_vs_load(s: Settings, path: Path, columns: list[str], rows: int) -> tuple[float, float]:
     sub = path.with_name("fee_lines_head.csv")
     with path.open(newline="") as f, sub.open("w", newline="") as g:
@@ -198,6 +208,9 @@ def main() -> None:
             else:
                 lanes = 2 if what == "load x2" else 1
                 secs = server_load_data(s, parts, columns, "fee_detail_loaddata", lanes)
+            landed = count_rows(s, "fee_detail" if what == "ingest" else "fee_detail_loaddata")
+            if landed != a.fee_lines:  # a fast run that lost rows is not a result
+                raise SystemExit(f"{what}: {landed:,} of {a.fee_lines:,} fee lines in the table")
             results.append((what, secs, f"{before} -> {loadavg()}"))
             print(
                 f"round {r + 1} {what}: {secs:.1f} s "
