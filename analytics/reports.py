@@ -2,9 +2,9 @@
 
 `cost_report()` runs the SQL in analytics/sql/cost_*.sql in one snapshot: the sums from the
 cost rollup plus the facts recorded since it was folded (analytics/rollup.py), or from the
-analytic facts (v_setl_fact) for a grouping without a rollup; persons from the facts; top
-items from the period's item facts (v_setl_item_fact). It derives the ratios from exact
-decimal sums; `to_csv()` / `to_html()` render it.
+analytic facts (v_setl_fact) for a grouping without a rollup; persons from a base kept
+exact by analytics/persons.py; top items from the period's item facts (v_setl_item_fact).
+It derives the ratios from exact decimal sums; `to_csv()` / `to_html()` render it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from medhtap.analytics import rollup, sqlfiles
+from medhtap.analytics import persons, rollup, sqlfiles
 from medhtap.analytics.formats import jsonable
 from medhtap.analytics.formats import to_csv as _csv
 from medhtap.analytics.readpath import ReadTxn, read_txn
@@ -273,12 +273,22 @@ def _sums(
 
 
 def _with_persons(
-    txn: ReadTxn, grouping: Grouping, params: dict[str, Any], rows: list[dict[str, Any]]
+    txn: ReadTxn,
+    grouping: Grouping,
+    params: dict[str, Any],
+    rows: list[dict[str, Any]],
+    source: dict[str, Any],
+    database: str,
 ) -> None:
-    counted = txn.query(grouping.sql("cost_persons"), params, kind="cost_persons").records()
-    persons = {tuple(r[k] for k in grouping.codes): r["persons"] for r in counted}
+    """Each group's persons, kept from a base where the sums came from the rollup (its
+    watermark bounds the base, analytics/persons.py), else counted from the facts."""
+    folded_to = source.get("folded_to") if source["from"] == "rollup+tail" else None
+    counted, how = persons.count(
+        txn, grouping, params, database, dt.datetime.fromisoformat(folded_to) if folded_to else None
+    )
+    source["persons"] = how
     for r in rows:
-        r["persons"] = persons.get(tuple(r[k] for k in grouping.codes), 0)
+        r["persons"] = counted.get(tuple(r[k] for k in grouping.codes), 0)
 
 
 def cost_report(
@@ -300,7 +310,7 @@ def cost_report(
         rows, source = _sums(
             txn, grouping, rollup.dims_of(group_by), params, "cost_report", on_missing_rollup
         )
-        _with_persons(txn, grouping, params, rows)
+        _with_persons(txn, grouping, params, rows, source, str(read_engine.url))
         groups = _finish(rows)
         if top_items:
             by_group: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
@@ -315,10 +325,10 @@ def cost_report(
         months: list[dict[str, Any]] | None = None
         if trend:
             m_grouping = _grouping(["month"])
-            m_rows, _ = _sums(
+            m_rows, m_source = _sums(
                 txn, m_grouping, rollup.dims_of(["month"]), params, "cost_trend", None
             )
-            _with_persons(txn, m_grouping, params, m_rows)
+            _with_persons(txn, m_grouping, params, m_rows, m_source, str(read_engine.url))
             months = _finish(m_rows)
         meta = txn.meta() | {"source": source}
     totals = _totals(groups)

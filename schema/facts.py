@@ -27,10 +27,13 @@ class SettlementFact(Base):
     # Monthly partitions of setl_time, like settlement: reports and rules always filter a
     # setl_time range, so they read only the months asked for; the clustered key starts with
     # the random setl_id, so concurrent inserts spread instead of hitting the newest range.
-    # One secondary index, for the risk watcher's "recorded since the watermark" (a cancel
-    # of an old settlement lands in an old partition); report plans are partition scans.
+    # Two secondary indexes: the risk watcher's and the rollups' "recorded since the
+    # watermark" (a cancel of an old settlement lands in an old partition), and a person's
+    # facts, for recounting the persons of new facts (analytics/persons.py); report plans
+    # are partition scans.
     __table_args__ = (
         Index("ix_setl_fact_recorded_at", "recorded_at"),
+        Index("ix_setl_fact_psn_no", "psn_no", "setl_time"),
         PARTITION_BY_MONTH("setl_time"),
     )
 
