@@ -36,7 +36,7 @@ def make_engine(
     session_vars: dict[str, Any] | None = None,
     pool_size: int | None = None,
     local_infile: bool = False,
-    read_timeout: int = 120,
+    read_timeout: int | None = 120,
     pool_timeout: float = 30.0,
     ping_idle_s: float | None = None,
 ) -> Engine:
@@ -51,7 +51,9 @@ def make_engine(
         "init_command": init,
         "charset": "utf8mb4",
         "connect_timeout": 10,
-        "read_timeout": read_timeout,  # client-side; long analytic benchmarks raise it
+        # client-side (None: wait as long as the server works); long analytic benchmarks
+        # raise it, migrations drop it
+        "read_timeout": read_timeout,
         "write_timeout": 120,
     }
     if local_infile:

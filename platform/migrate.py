@@ -6,9 +6,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
-from medhtap.platform.db import server_connection, write_engine
+from medhtap.platform.db import make_engine, server_connection, write_engine
 from medhtap.platform.settings import REPO_ROOT, Settings
 
 MIGRATIONS_DIR = REPO_ROOT / "migrations"
@@ -32,9 +32,17 @@ def drop_database(settings: Settings) -> None:
         conn.execute(text(f"DROP DATABASE IF EXISTS `{settings.database}`"))
 
 
+def migration_engine(settings: Settings) -> Engine:
+    """The connection migrations run on: no client read timeout. Building an index over a
+    city's facts takes minutes to hours (5M facts: past the write engine's 120 s); a
+    client that stops waiting loses the migration while TiDB's DDL job goes on, leaving
+    the schema changed and alembic_version not."""
+    return make_engine(settings.url(), settings=settings, pool_size=1, read_timeout=None)
+
+
 def _run(settings: Settings, fn: str, revision: str) -> None:
     cfg = alembic_config(settings)
-    engine = write_engine(settings)
+    engine = migration_engine(settings)
     try:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn

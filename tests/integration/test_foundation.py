@@ -54,6 +54,18 @@ def test_tidb_specific_ddl_is_in_place(engine: Engine, settings: Settings) -> No
         assert parts > 90  # monthly 2020..2027 plus MAXVALUE
 
 
+def test_migrations_run_without_a_client_read_timeout(settings: Settings) -> None:
+    """An index over 5M facts took longer than the write engine's 120 s read timeout: the
+    client gave up, the DDL job went on in TiDB, and alembic_version stayed behind."""
+    engine = migrate.migration_engine(settings)
+    try:
+        with engine.connect() as conn:
+            assert conn.connection.dbapi_connection._read_timeout is None  # type: ignore[union-attr]
+            assert conn.execute(text("SELECT SLEEP(1)")).scalar_one() == 0
+    finally:
+        engine.dispose()
+
+
 def test_migrations_roll_back_and_forward_on_tidb(settings: Settings) -> None:
     s = settings.model_copy(
         update={"database": f"{settings.database}_rt", "analyst_user": f"{settings.analyst_user}rt"}
