@@ -19,7 +19,8 @@ class TestKeysPerRow:
         # the record and the global unique key (no item_code index since migration 0026)
         assert bulk.keys_per_row(table(FeeDetail)) == 2
         assert bulk.keys_per_row(table(Settlement)) == 5
-        assert bulk.keys_per_row(table(SettlementFact)) == 2
+        # the record, recorded_at and (psn_no, setl_time) (migration 0027)
+        assert bulk.keys_per_row(table(SettlementFact)) == 3
 
     def test_rows_per_txn_keeps_every_table_under_the_limit(self) -> None:
         for model in (InsuredPerson, FeeDetail, Settlement, SettlementFact):
