@@ -158,12 +158,18 @@ def select_rules(codes: list[str] | None) -> list[Rule]:
 Scope = Mapping[str, frozenset[str]]
 SCOPE_KINDS = ("psn_no", "mdtrt_id", "fixmedins_code")
 SCOPE_MARK = re.compile(r"/\*SCOPE (?:(\w+)\.)?(psn_no|mdtrt_id|fixmedins_code)\*/")
+# /*FULL+ hint*/: an optimizer hint for a full run only. A full run joins a quarter's fee
+# lines to their facts, where a hash join is 2-5x faster than the index join the planner
+# picks on stale statistics (bench/README.md, 2026-12-04); a pass keeps the planner's
+# choice, an index join from its few persons' facts.
+FULL_HINT = re.compile(r"/\*FULL\+ ([^*]+)\*/")
 
 
 def scoped(sql: str, scope: Scope | None) -> tuple[TextClause, dict[str, list[str]]]:
     """A rule's SQL with its /*SCOPE alias.key*/ markers: removed for a full run, or each
-    `AND alias.key IN (the scope's keys)` for a pass; returns the statement and the keys to
-    bind. Only our own identifiers are spliced; the keys are bound parameters."""
+    `AND alias.key IN (the scope's keys)` for a pass; its /*FULL+ hint*/ markers made hints
+    for a full run, removed for a pass. Returns the statement and the keys to bind. Only
+    our own identifiers are spliced; the keys are bound parameters."""
     kinds: set[str] = set()
 
     def mark(m: re.Match[str]) -> str:
@@ -173,7 +179,8 @@ def scoped(sql: str, scope: Scope | None) -> tuple[TextClause, dict[str, list[st
         kinds.add(kind)
         return f"AND {alias + '.' if alias else ''}{kind} IN :scope_{kind}"
 
-    stmt = text(SCOPE_MARK.sub(mark, sql))
+    hinted = FULL_HINT.sub(lambda m: f"/*+ {m.group(1).strip()} */" if scope is None else "", sql)
+    stmt = text(SCOPE_MARK.sub(mark, hinted))
     if not kinds or scope is None:
         return stmt, {}
     binds: list[BindParameter[Any]] = [

@@ -10,8 +10,9 @@
 -- quarter's lines cost most of the rule's time (80 s of 110 s at 1M visits).
 -- /*SCOPE x*/: a risk-watcher pass keeps only the keys x of facts recorded since its
 -- watermark (analytics/risk.py `scoped`); a full run removes the marker.
+-- /*FULL+ HASH_JOIN*/: a full run hash-joins the lines to their facts (risk.py FULL_HINT).
 WITH fl AS (
-  SELECT fd.mdtrt_id, fd.feedetl_sn, fd.item_code, fd.cnt, fd.pric, fd.det_item_fee_sumamt,
+  SELECT /*FULL+ HASH_JOIN(fd, f)*/ fd.mdtrt_id, fd.feedetl_sn, fd.item_code, fd.cnt, fd.pric, fd.det_item_fee_sumamt,
          fd.fee_ocur_time, f.psn_no, f.fixmedins_code
   FROM v_fee_detail fd
   JOIN v_setl_fact f ON f.setl_id = fd.setl_id AND f.sign = 1

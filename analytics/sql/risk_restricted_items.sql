@@ -7,8 +7,9 @@
 -- comes from the settlement's +1 analytic fact (see risk_duplicate_charge.sql).
 -- /*SCOPE x*/: a risk-watcher pass keeps only the keys x of facts recorded since its
 -- watermark (analytics/risk.py `scoped`); a full run removes the marker.
+-- /*FULL+ HASH_JOIN*/: a full run hash-joins the lines to their facts (risk.py FULL_HINT).
 WITH rl AS (
-  SELECT f.fixmedins_code, DATE_FORMAT(fd.fee_ocur_time, '%Y-%m') AS month,
+  SELECT /*FULL+ HASH_JOIN(fd, f)*/ f.fixmedins_code, DATE_FORMAT(fd.fee_ocur_time, '%Y-%m') AS month,
          fd.mdtrt_id, fd.feedetl_sn, fd.item_code, fd.ownpay_reason
   FROM v_fee_detail fd
   JOIN v_catalog_item ci ON ci.item_code = fd.item_code
