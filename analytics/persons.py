@@ -94,7 +94,7 @@ class _Person:
 
     n_at: dict[dt.datetime, dict[Group, int]]  # watermark -> sum of signs recorded before it
     n_now: dict[Group, int]
-    standing_before: set[Group]  # groups with a standing +1 fact recorded before `at[0]`
+    standing_before: set[Group]  # groups with a standing +1 fact recorded before `since`
 
 
 def _recount(
@@ -181,10 +181,10 @@ def count(
     # A new base at folded_to, in this snapshot: the standing facts recorded before it,
     # corrected for the persons with facts since (a cancel since then has cleared the
     # standing of a fact the base must still count).
-    counted = full(txn, grouping, params, folded_to)
     changed = _recount(txn, grouping, params, folded_to, [folded_to])
-    if changed is None:
+    if changed is None:  # the worker is far behind: no base until it catches up
         return full(txn, grouping, params), {"from": "facts"}
+    counted = full(txn, grouping, params, folded_to)
     counted_as = [p.standing_before for p in changed.values()]
     _put(
         key,
