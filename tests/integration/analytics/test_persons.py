@@ -78,3 +78,16 @@ def test_without_a_rollup_persons_are_counted_from_the_facts(
     rep = cost_report(read_engine, window.date_from, window.date_to, wide, top_items=False)
     assert rep.meta["source"]["persons"] == {"from": "facts"}
     assert [g["persons"] for g in rep.groups] == [1]
+
+
+def test_more_changed_persons_than_the_bound_are_counted_from_the_facts(
+    factory, window, read_engine: Engine, engine: Engine, settings: Settings, monkeypatch
+) -> None:
+    persons.forget()
+    monkeypatch.setattr(persons, "MAX_CHANGED", 1)
+    for _ in range(2):  # two persons in the tail: past the bound
+        factory.visit(factory.person(), begntime=window.at(3))
+    assert counted(read_engine, "institution", window) == (
+        expected(engine, "institution", window),
+        "facts",
+    )
