@@ -367,6 +367,17 @@ def htap_table(
     return out
 
 
+def htap_medians(rounds: list[dict[str, Any]]) -> str:
+    """The median over the rounds of each load's tps / alone (each round against its own
+    "alone"): on a noisy host one round is one sample."""
+    out = []
+    for name in ("analysts", "loop"):
+        ratios = sorted(r[name].tps / r["alone"].tps for r in rounds)
+        each = ", ".join(f"{x:.2f}" for x in ratios)
+        out.append(f"{name} median {statistics.median(ratios):.2f} (rounds: {each})")
+    return f"tps / alone over {len(rounds)} round(s): " + "; ".join(out)
+
+
 def plot(path: Path) -> None:
     """Report latency and load rows/s against data size, from every recorded run."""
     runs = [json.loads(ln) for ln in RESULTS.read_text().splitlines() if ln.strip()]
@@ -402,6 +413,15 @@ def main() -> None:
     ap.add_argument("--htap-size", type=int, default=0, help="default: the largest size")
     ap.add_argument("--keep", action="store_true", help="reuse the database if it exists")
     ap.add_argument("--no-htap", action="store_true")
+    ap.add_argument(
+        "--htap-rounds",
+        type=int,
+        default=1,
+        help="alone / analysts / loop this many times in a row, each its own sample",
+    )
+    ap.add_argument(
+        "--htap-only", action="store_true", help="skip the fold, the reads and the alert latency"
+    )
     ap.add_argument("--plot", action="store_true", help="redraw bench/analytics_scale.svg")
     ap.add_argument("--analytics-timeout-ms", type=int, default=600_000)
     ap.add_argument(
@@ -437,22 +457,33 @@ def main() -> None:
     htap_lines: list[str] = []
     for size in sizes:
         load = load_to(s, engine, size, args.facts_only)
-        reads = [fold(s, engine), *measure_reads(s, ro, args.repeat, args.facts_only)]
+        reads = (
+            []
+            if args.htap_only
+            else [fold(s, engine), *measure_reads(s, ro, args.repeat, args.facts_only)]
+        )
         conn = raw(s)
-        if not args.facts_only:
+        if not args.facts_only and not args.htap_only:
             latency = htap.alert_latency(engine, ro, conn)
             step = "alert latency: settled -> listed (watcher every 1 s)"
             reads.append({"step": step, "s": latency})
         res = None
+        rounds: list[dict[str, Any]] = []
         if size == htap_size and not args.no_htap and not args.facts_only:
-            visits = htap.make_open_visits(conn, int(args.clients * args.seconds * 3 * 25))
             api = None
             if args.analysts_via_api:
                 api = lambda: start_api(DB, s.analyst_user, s.port)  # noqa: E731
-            res = htap.interference(
-                engine, ro, visits, args.clients, args.seconds, s.analyst_user, api
-            )
-            htap_lines = htap_table(res, size, args.clients, args.seconds, args.analysts_via_api)
+            for i in range(args.htap_rounds):
+                visits = htap.make_open_visits(conn, int(args.clients * args.seconds * 3 * 25))
+                res = htap.interference(
+                    engine, ro, visits, args.clients, args.seconds, s.analyst_user, api
+                )
+                rounds.append(res)
+                got = htap_table(res, size, args.clients, args.seconds, args.analysts_via_api)
+                got[0] += f" (round {i + 1} of {args.htap_rounds})"
+                htap_lines += [*got, ""]
+                print("\n".join(got), flush=True)
+            htap_lines.append(htap_medians(rounds))
         conn.close()
         lines += table(size, load, reads)
         print("\n".join(table(size, load, reads)), flush=True)
@@ -463,6 +494,10 @@ def main() -> None:
             record["htap"] = {
                 k: v.__dict__ if isinstance(v, htap.Load) else v for k, v in res.items()
             }
+            record["htap_rounds"] = [
+                {k: v.__dict__ if isinstance(v, htap.Load) else v for k, v in r.items()}
+                for r in rounds
+            ]
         with RESULTS.open("a") as f:
             f.write(json.dumps(record, default=str) + "\n")
     print("\n" + "\n".join(f"- {k}: {v}" for k, v in info.items()))
