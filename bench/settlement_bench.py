@@ -94,8 +94,8 @@ def connect(s: Any) -> pymysql.connections.Connection:
 def prepare(s: Any) -> list[str]:
     migrate.upgrade(s)
     engine = write_engine(s)
-    with engine.begin() as conn:
-        seed_reference(conn)
+    with engine.begin() as sa_conn:
+        seed_reference(sa_conn)
     engine.dispose()
     conn = connect(s)
     with conn.cursor() as cur:
@@ -268,7 +268,10 @@ def service_worker(engine: Any) -> Callable[[], Callable[[str], None]]:
     body = SettleIn(use_account=True)
 
     def make() -> Callable[[str], None]:
-        return lambda v: settling.settle(engine, caller, v, uuid.uuid4().hex, body) and None
+        def do(v: str) -> None:
+            settling.settle(engine, caller, v, uuid.uuid4().hex, body)
+
+        return do
 
     return make
 
