@@ -17,7 +17,10 @@ from a pool of 2,000, so people rarely collide) in a separate database, medhtap_
 - service: the same settling.settle() called in-process from threads (no HTTP).
 - raw:     the same SQL statements, in the same order, with the same locks, issued with
            pymysql directly (no HTTP, no SQLAlchemy, no pydantic); the money is computed by
-           the same rules and funds functions (settlement_raw.py).
+           the same rules and funds functions (settlement_raw.py), the review gate's
+           statements by the same review rules (settlement_raw_review.py).
+- raw-noreview (only if asked in --paths): raw without the review gate, the baseline
+           before 2026-12-04, to compare with it in the same run.
 Every path runs at each client count in the same run; the table gives the ratio to raw.
 """
 
@@ -94,8 +97,8 @@ def connect(s: Any) -> pymysql.connections.Connection:
 def prepare(s: Any) -> list[str]:
     migrate.upgrade(s)
     engine = write_engine(s)
-    with engine.begin() as conn:
-        seed_reference(conn)
+    with engine.begin() as sa_conn:
+        seed_reference(sa_conn)
     engine.dispose()
     conn = connect(s)
     with conn.cursor() as cur:
@@ -249,7 +252,7 @@ def drive(
 _REFERENCES: dict[str, Reference] = {}
 
 
-def raw_worker(s: Any) -> Callable[[], Callable[[str], None]]:
+def raw_worker(s: Any, review: bool = True) -> Callable[[], Callable[[str], None]]:
     # the reference cache's loaders, one engine per database for the whole run (as the
     # service's), so a round does not start on an empty cache
     ref = _REFERENCES.get(s.url())
@@ -258,7 +261,7 @@ def raw_worker(s: Any) -> Callable[[], Callable[[str], None]]:
 
     def make() -> Callable[[str], None]:
         conn = connect(s)
-        return lambda v: raw_settle(conn, ref, v, uuid.uuid4().hex)
+        return lambda v: raw_settle(conn, ref, v, uuid.uuid4().hex, review=review)
 
     return make
 
@@ -268,7 +271,10 @@ def service_worker(engine: Any) -> Callable[[], Callable[[str], None]]:
     body = SettleIn(use_account=True)
 
     def make() -> Callable[[str], None]:
-        return lambda v: settling.settle(engine, caller, v, uuid.uuid4().hex, body) and None
+        def do(v: str) -> None:
+            settling.settle(engine, caller, v, uuid.uuid4().hex, body)
+
+        return do
 
     return make
 
@@ -398,6 +404,7 @@ def main() -> None:
                         visits = make_visits(s, people[layout], need + 100)
                         worker = {
                             "raw": lambda s=s: raw_worker(s),
+                            "raw-noreview": lambda s=s: raw_worker(s, review=False),
                             "service": lambda lay=layout: service_worker(engines[lay]),
                             "http": lambda lay=layout: http_worker(ports[lay]),
                         }[path]()

@@ -1,18 +1,25 @@
 """The raw pymysql baseline of the settlement bench: the service's SQL without the service.
 
 `raw_settle` sends, on one pymysql connection, exactly the statements one 2207 settlement
-of the service sends, in its order, with its locks and its parameters
-(services/settlement/statements.py holds the text; the INSERTs are built by
-platform/prepared.py from the same row dicts, made by the same pure functions
-mapping.settlement_row and facts.settlement_fact). The money is computed by the same
-rules.settle, funds.split_funds and funds.with_funds.
+of the service sends (services/settlement/settling.py `settle_unit`), in its order, with
+its locks and its parameters: the key's claim, the visit and person locked, the lines, then
+the review gate (services/review/service.py `gate`: the person's earlier lines when a rule
+reads them, the handling of a forbidden hit, the results' upsert; settlement_raw_review.py),
+then the money's reads and writes. The text is the services' own
+(services/settlement/statements.py, services/review/statements.py); the INSERTs are built
+by platform/prepared.py from the same row dicts, made by the same pure functions
+mapping.settlement_row and facts.settlement_fact. The money is computed by the same
+rules.settle, funds.split_funds and funds.with_funds; the review by the same
+services/review/rules.py history_items and evaluate, its result ids by service.jr_id.
 
 What it leaves out is what the bench measures: no SQLAlchemy session, pool or retry
 helper, no pydantic answer (the idempotency record stores a JSON of the same figures,
-built with json.dumps). Reference data (institution level, policy, fund policy) comes
-from the service's own per-process cache (services/settlement/reference.py), filled by
-the service's loaders on a connection of their own, as the service's steady state reads
-none of it per settlement; the ICD-10 place of the diagnosis likewise (read once).
+built with json.dumps). Reference data (institution level, policy, fund policy, the enabled
+review rules) comes from the service's own per-process cache
+(services/settlement/reference.py), filled by the service's loaders on a connection of
+their own, as the service's steady state reads none of it per settlement; the ICD-10 place
+of the diagnosis likewise (read once). `bench/settlement_profile.py --trace` lists one
+settlement's round trips on both paths and checks they are the same statements.
 """
 
 from __future__ import annotations
@@ -25,10 +32,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pymysql
+from settlement_raw_review import raw_gate
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
+from medhtap.platform.db import WriteSession
 from medhtap.platform.prepared import insert_of, json_param
+from medhtap.services.review.errors import ReviewBlocked
 from medhtap.services.settlement import fact_repository as fact_repo
 from medhtap.services.settlement import facts, funds, rules
 from medhtap.services.settlement import fund_repository as fund_repo
@@ -45,13 +54,13 @@ class Reference:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.key_session = Session(engine)  # never executes: it names the database
+        self.key_session = WriteSession(engine)  # never executes: it names the database
 
-    def _load(self, fn: Callable[[Session], Any]) -> Any:
-        with Session(self.engine) as s:
+    def _load(self, fn: Callable[[WriteSession], Any]) -> Any:
+        with WriteSession(self.engine) as s:
             return fn(s)
 
-    def get(self, key: tuple[Any, ...], fn: Callable[[Session], Any], keep_none: bool) -> Any:
+    def get(self, key: tuple[Any, ...], fn: Callable[[WriteSession], Any], keep_none: bool) -> Any:
         return CACHE.get(self.key_session, key, lambda: self._load(fn), keep_none=keep_none)
 
     def diag(self, code: str) -> facts.Diag:
@@ -65,8 +74,15 @@ def one(cur: Any) -> tuple[Any, ...]:
 
 
 def raw_settle(
-    conn: pymysql.connections.Connection[Any], ref: Reference, mdtrt_id: str, key: str
+    conn: pymysql.connections.Connection[Any],
+    ref: Reference,
+    mdtrt_id: str,
+    key: str,
+    *,
+    review: bool = True,
 ) -> None:
+    """One 2207 settlement of the visit under the idempotency key. review=False leaves the
+    review gate out (the baseline before 2026-12-04, kept only to compare with it)."""
     cur = conn.cursor()
     scoped = f"2207:{ACTOR}:{key}"
     try:
@@ -76,13 +92,15 @@ def raw_settle(
         visit = sql.VisitRow._make(one(cur))
         cur.execute(sql.PERSON_LOCKED.sql, (visit.psn_no,))
         person = sql.PersonRow._make(one(cur))
+        cur.execute(sql.ACTIVE_LINES.sql, (mdtrt_id,))
+        rows = [sql.LineRow._make(r) for r in cur.fetchall()]
+        if review:
+            raw_gate(cur, ref, visit, person, rows)  # ReviewBlocked: a forbidden result
         code, day = visit.fixmedins_code, visit.begntime.date()
         inst = ref.get(("institution", code), lambda s: repo.get_institution(s, code), False)
         kind = rules.med_type(visit.med_type).benefit
         pkey = (person.admdvs, person.insutype, kind, inst.hosp_lv, day)
         policy = ref.get(("policy", *pkey), lambda s: repo.find_policy(s, *pkey), False)
-        cur.execute(sql.ACTIVE_LINES.sql, (mdtrt_id,))
-        rows = [sql.LineRow._make(r) for r in cur.fetchall()]
         cur.execute(sql.ACC_OF_YEAR_LOCKED.sql, (person.psn_no, day.year))
         year_rows = [sql.Accumulator._make(r) for r in cur.fetchall()]
         acc = next((a for a in year_rows if a.med_type == kind), None)
@@ -197,6 +215,12 @@ def raw_settle(
         }
         cur.execute(sql.FINISH_IDEM.sql, (200, json.dumps(answer), scoped))
         conn.commit()
+    except ReviewBlocked as exc:  # the results are kept although nothing is settled
+        conn.rollback()
+        if exc.keep is not None:
+            exc.keep(conn.cursor())
+            conn.commit()
+        raise
     except BaseException:
         conn.rollback()
         raise
