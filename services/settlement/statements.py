@@ -92,14 +92,21 @@ PERSON_LOCKED = Query(_PERSON + " FOR UPDATE", PersonRow)
 # fee_detail is partitioned by month: its global unique index (mdtrt_id, feedetl_sn) finds a
 # visit's lines in one range scan (see repository.FEE_BY_VISIT).
 FEE_BY_VISIT = "/*+ USE_INDEX(fee_detail, uq_fee_detail_mdtrt_id_feedetl_sn) */"
+# The same index as a FROM-clause index hint. On the bench databases (100k-5M lines) TiDB
+# planned "all lines of a visit" (mdtrt_id only, a read that needs table columns) as a scan
+# of the clustered key in all 98 partitions despite the /*+ USE_INDEX */ comment (98
+# coprocessor tasks per settlement; bench/README.md, 2026-12-04 evening); FORCE INDEX gave
+# the IndexLookUp on the global index there. Not reproduced on a fresh database.
+FORCE_BY_VISIT = "FORCE INDEX (uq_fee_detail_mdtrt_id_feedetl_sn)"
 ACTIVE_LINES = Query(
-    f"SELECT {FEE_BY_VISIT} fee_detail.feedetl_sn, fee_detail.cnt, fee_detail.pric, "
+    "SELECT fee_detail.feedetl_sn, fee_detail.cnt, fee_detail.pric, "
     "fee_detail.fee_ocur_time, catalog_item.item_code, catalog_item.item_kind, "
     "catalog_item.chrgitm_lv, catalog_item.selfpay_prop, catalog_item.pric_uplmt_amt, "
     "catalog_item.gend_lmt, catalog_item.age_min, catalog_item.age_max, "
     "catalog_item.item_name, catalog_item.max_qty_per_day, catalog_item.med_type_lmt, "
     "catalog_item.exam_intv_days, catalog_item.supply_days "
-    "FROM fee_detail JOIN catalog_item ON catalog_item.item_code = fee_detail.item_code "
+    f"FROM fee_detail {FORCE_BY_VISIT} "
+    "JOIN catalog_item ON catalog_item.item_code = fee_detail.item_code "
     "WHERE fee_detail.mdtrt_id = %s AND fee_detail.fee_status = 'active' "
     "ORDER BY fee_detail.feedetl_sn",
     LineRow,
