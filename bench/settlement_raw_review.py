@@ -33,14 +33,12 @@ from medhtap.services.review import statements as review_sql
 from medhtap.services.review.errors import ReviewBlocked
 from medhtap.services.review.rules import (
     FORBIDDEN,
-    Case,
     PastLine,
     ReviewLine,
     RuleDef,
     evaluate,
     history_items,
 )
-from medhtap.services.settlement import rules as money_rules
 from medhtap.services.settlement.statements import LineRow, PersonRow, VisitRow
 
 
@@ -110,19 +108,12 @@ def raw_gate(
     rules = active_rules(ref)
     if not rules or not rows:
         return
-    lines = [
-        ReviewLine(r.feedetl_sn, review_repo.item_facts(r), r.cnt, r.pric, r.fee_ocur_time.date())
-        for r in rows
-    ]
-    code = money_rules.med_type(visit.med_type).code
-    case = Case(
-        visit.mdtrt_id,
-        code,
-        visit.begntime.date(),
-        person.gend,
-        person.brdy,
-        tuple(lines),
-        history(cur, rules, person.psn_no, visit.mdtrt_id, code, lines),
+    lines = review.review_lines(rows)
+    case = review.case_of(
+        visit,
+        person,
+        lines,
+        lambda code: history(cur, rules, person.psn_no, visit.mdtrt_id, code, lines),
     )
     hits = evaluate(rules, case)
     ids = [review.jr_id(review.IN, case.mdtrt_id, h.rule.rule_id, h.line_ids) for h in hits]

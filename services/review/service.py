@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,10 +179,31 @@ def visit_case(
     here) and, if a rule needs it, the person's history."""
     if rows is None:
         rows = setl_repo.active_lines(session, visit.mdtrt_id)
-    lines = [
+    lines = review_lines(rows)
+    return case_of(
+        visit,
+        person,
+        lines,
+        lambda code: history_for(session, rules, person.psn_no, visit.mdtrt_id, code, lines),
+    )
+
+
+def review_lines(rows: Sequence[LineRow]) -> list[ReviewLine]:
+    """A visit's lines as the rules see them (also the raw bench baseline's)."""
+    return [
         ReviewLine(r.feedetl_sn, repo.item_facts(r), r.cnt, r.pric, r.fee_ocur_time.date())
         for r in rows
     ]
+
+
+def case_of(
+    visit: Any,
+    person: Any,
+    lines: Sequence[ReviewLine],
+    history: Callable[[str], tuple[Any, ...]],
+) -> Case:
+    """The case of these lines; `history(med_type code)` reads the person's earlier lines
+    (on a session here, on a raw cursor in the bench baseline)."""
     code = money_rules.med_type(visit.med_type).code
     return Case(
         visit.mdtrt_id,
@@ -191,7 +212,7 @@ def visit_case(
         person.gend,
         person.brdy,
         tuple(lines),
-        history_for(session, rules, person.psn_no, visit.mdtrt_id, code, lines),
+        history(code),
     )
 
 
