@@ -100,3 +100,63 @@ class TestTransientAndInterruptedErrors:
             translate_db_error(OperationalError(9005, "Region is unavailable")), ServiceUnavailable
         )
         assert not is_retryable(OperationalError(1105, "unknown error"))
+
+
+class _NoPlanConn:
+    """What ReadTxn asks of its connection after a read: the executed plan (none here)."""
+
+    def exec_driver_sql(self, sql: str) -> object:
+        class Result:
+            def keys(self) -> list[str]:
+                return COLUMNS
+
+            def fetchall(self) -> list[tuple[object, ...]]:
+                return []
+
+        return Result()
+
+
+def _txn() -> object:
+    from medhtap.analytics.readpath import ReadTxn, Snapshot
+
+    now = dt.datetime.now()
+    return ReadTxn(_NoPlanConn(), 1, Snapshot(None, None, now, now))  # type: ignore[arg-type]
+
+
+class TestSpuriousCancel:
+    """TiDB at our pin cancelled quick reads with 1105 "context canceled" that no kill or
+    limit caused (CI, 2026-12-04): retried in the same snapshot; a slow one is the time
+    limit and is not run again."""
+
+    def test_a_quick_cancel_is_retried_and_the_read_answers(self) -> None:
+        from pymysql.err import OperationalError
+
+        calls: list[int] = []
+
+        def execute() -> tuple[list[str], list[tuple[object, ...]]]:
+            calls.append(1)
+            if len(calls) == 1:
+                raise OperationalError(1105, "context canceled")
+            return ["n"], [(1,)]
+
+        result = _txn()._run(execute, "probe", None)  # type: ignore[attr-defined]
+        assert result.rows == [(1,)] and len(calls) == 2
+
+    def test_a_cancel_after_the_threshold_is_the_time_limit(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from pymysql.err import OperationalError
+
+        from medhtap.analytics import readpath
+        from medhtap.analytics.errors import QueryTimeout
+
+        monkeypatch.setattr(readpath, "SPURIOUS_CANCEL_S", 0.0)
+        calls: list[int] = []
+
+        def execute() -> tuple[list[str], list[tuple[object, ...]]]:
+            calls.append(1)
+            raise OperationalError(1105, "context canceled")
+
+        with pytest.raises(QueryTimeout):
+            _txn()._run(execute, "probe", None)  # type: ignore[attr-defined]
+        assert len(calls) == 1
